@@ -1,0 +1,52 @@
+/* model/safetensors.h: read (mmap) and write safetensors checkpoints.
+ * CONTRACT of the skeleton: the names below are used by model/transformer and
+ * the rules; the implementation (model/safetensors.c) may add functions.
+ *
+ * A SafeTensors is one .safetensors file or a sharded set behind a
+ * model.safetensors.index.json; tensors point into read-only mmaps (no copy).
+ * Every structural problem is an error naming the file and the tensor. */
+#ifndef FLAB_MODEL_SAFETENSORS_H
+#define FLAB_MODEL_SAFETENSORS_H
+#include "model/dtype.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define ST_MAX_DIMS 8
+
+typedef struct {
+    const char *name;
+    FlabDType dtype;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    const void *data;      /* into the mmap; little-endian */
+    size_t nbytes;
+    const char *file;      /* the shard it lives in */
+} StTensor;
+
+typedef struct SafeTensors SafeTensors;
+
+/* path: a .safetensors file, a model.safetensors.index.json, or a model
+ * directory (model.safetensors, else model.safetensors.index.json). */
+int st_open(const char *path, SafeTensors **out);
+void st_close(SafeTensors *st);
+size_t st_count(const SafeTensors *st);
+const StTensor *st_at(const SafeTensors *st, size_t i);        /* sorted by name */
+const StTensor *st_find(const SafeTensors *st, const char *name); /* NULL if absent */
+
+/* Writing: tensors are given by the caller (data in memory or mmap). */
+typedef struct {
+    const char *name;
+    FlabDType dtype;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    const void *data;
+    size_t nbytes;
+} StWriteTensor;
+
+/* Writes dir/model.safetensors, or when the total exceeds max_shard_bytes
+ * (0 = HF's default 5 GB) dir/model-0000N-of-0000M.safetensors plus
+ * model.safetensors.index.json.  Tensors are written sorted by name, with
+ * metadata {"format": "pt"}. */
+int st_write_dir(const char *dir, const StWriteTensor *tensors, size_t n,
+                 size_t max_shard_bytes);
+#endif

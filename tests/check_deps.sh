@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Checks the Debian packages flab builds against; installs the missing ones
+# when it can (root + apt-get), otherwise says exactly what to install.
+set -euo pipefail
+PKGS="build-essential libsqlite3-dev libxxhash-dev xxhash libgit2-dev libinih-dev
+      libopenblas-dev libpcre2-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev
+      python3 python3-venv sqlite3"
+missing=""
+for p in $PKGS; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "flab: installing missing packages:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq $missing >/dev/null
+else
+  echo "flab: missing packages:$missing" >&2
+  echo "flab: run: sudo apt-get install -y$missing" >&2
+  exit 1
+fi

@@ -96,5 +96,7 @@ int cache_i_hash_file_fd(int fd, int64_t size, char hex[33]);
  * crash point reached raises SIGKILL (n <= 0 disables).  Crash points sit
  * between every durable step of commit, materialise, verify and gc. */
 void cache_debug_set_crash_countdown(int n);
+/* Overrides CACHE_STAT_SLACK_NS (I8) so tests need not wait 2 s; < 0 restores. */
+void cache_debug_set_stat_slack_ns(int64_t ns);
 void cache_i_crashpoint(const char *where);
 #endif

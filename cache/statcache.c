@@ -19,6 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+static int64_t stat_slack = CACHE_STAT_SLACK_NS;
+
+void cache_debug_set_stat_slack_ns(int64_t ns) { stat_slack = ns < 0 ? CACHE_STAT_SLACK_NS : ns; }
+
 static int64_t ts_ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
 
 static int64_t now_ns(void) {
@@ -51,7 +55,7 @@ static int stat_lookup(FlabCache *c, const char *abs, const struct stat *st, cha
               sqlite3_column_int64(q, 1) == (int64_t)st->st_ino &&
               sqlite3_column_int64(q, 2) == (int64_t)st->st_size &&
               sqlite3_column_int64(q, 3) == mt && sqlite3_column_int64(q, 4) == ct &&
-              hashed - mt >= CACHE_STAT_SLACK_NS && hashed - ct >= CACHE_STAT_SLACK_NS &&
+              hashed - mt >= stat_slack && hashed - ct >= stat_slack &&
               flab_hash_is_valid(h);
         if (hit) memcpy(hex, h, 33);
     }

@@ -113,7 +113,8 @@ int cache_i_store_file(FlabCache *c, const char *staged, const struct stat *st,
     const char *path = staged;
     if (st->st_nlink > 1 && is_linked_object(c, staged, st, exec, hash, size)) {
         /* a hard link to an object (e.g. `ln $FLAB_IN_1/w $FLAB_OUT/`): no copy */
-        return unlink(staged) < 0 && errno != ENOENT ? flab_fail_errno("%s: unlink", staged) : 0;
+        unlink(staged);
+        return 0;
     }
     if (st->st_nlink > 1) {
         /* shares its inode with someone else's file: never make that an object */
@@ -124,6 +125,8 @@ int cache_i_store_file(FlabCache *c, const char *staged, const struct stat *st,
     cache_i_crashpoint("object sealed");
     if (rc == 0) rc = link_object(c, path, hash, exec);
     if (own) { unlink(own); free(own); }
-    if (rc == 0 && unlink(staged) < 0 && errno != ENOENT) rc = flab_fail_errno("%s: unlink", staged);
+    /* the staged name is only tidied here; a read-only staged directory is
+     * emptied later by the staging removal, which makes directories writable */
+    if (rc == 0) unlink(staged);
     return rc;
 }

@@ -4,6 +4,7 @@
 #include "tests/testlib.h"
 #include "tests/cache_testlib.h"
 #include "cache/internal.h"
+#include <pthread.h>
 #include <sys/time.h>
 
 /* ---- hashing ------------------------------------------------------------ */
@@ -391,6 +392,51 @@ static void test_unknown_index_version_is_refused(void) {
     free(dir); free(cdir); free(idx); free(other); free(oidx);
 }
 
+/* ---- threads ------------------------------------------------------------ */
+
+typedef struct { FlabCache *c; const char *cdir; int id, ok; } ThreadArg;
+
+static void *thread_main(void *p) {
+    ThreadArg *t = p;
+    t->ok = 1;
+    for (int i = 0; i < 4; i++) {
+        char label[32], key[33], h[33];
+        snprintf(label, sizeof label, "thr-%d-%d", t->id, i);
+        ct_key(label, key);
+        CacheBuild *b;
+        if (cache_begin(t->c, key, 0, &b) != 0) { t->ok = 0; continue; }
+        ct_write_str(cache_build_outdir(b), "out.txt", label);
+        ct_write_str(cache_build_outdir(b), "shared.txt", "same in every thread");
+        CacheArtifact a;
+        if (cache_commit(b, label, NULL, NULL, &a) < 0) { t->ok = 0; continue; }
+        if (!ct_file_is(a.dir, "out.txt", label)) t->ok = 0;
+        if (cache_hash_path(t->c, a.dir, h) < 0) t->ok = 0;
+        cache_artifact_free(&a);
+    }
+    return NULL;
+}
+
+static void test_one_handle_many_threads(void) {
+    char *dir = ct_tmpdir(), *cdir = ct_path(dir, "cache");
+    FlabCache *c;
+    REQUIRE(cache_open(cdir, &c) == 0);
+    enum { T = 4 };
+    pthread_t th[T];
+    ThreadArg args[T];
+    for (int i = 0; i < T; i++) {
+        args[i] = (ThreadArg){c, cdir, i, 0};
+        REQUIRE(pthread_create(&th[i], NULL, thread_main, &args[i]) == 0);
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        CHECKF(args[i].ok, "thread %d failed", i);
+    }
+    CHECKF(cache_check_invariants(c, 1) == 0, "%s", flab_errmsg());
+    cache_close(c);
+    ct_rmrf(dir);
+    free(dir); free(cdir);
+}
+
 int main(void) {
     RUN(test_hash_matches_xxhsum);
     RUN(test_hasher_fields_are_unambiguous);
@@ -404,5 +450,6 @@ int main(void) {
     RUN(test_nowait_reports_busy);
     RUN(test_target_records);
     RUN(test_unknown_index_version_is_refused);
+    RUN(test_one_handle_many_threads);
     return TEST_SUMMARY();
 }

@@ -139,7 +139,7 @@ typedef struct {
 void cache_get_stats(FlabCache *c, CacheStats *out);
 
 /* ===================================================================
- * Artifacts: lookup (cache/index.c, cache/materialize.c)
+ * Artifacts: lookup (cache/artifacts.c, cache/materialize.c)
  * =================================================================== */
 typedef struct {
     char *relpath;      /* "weights/model.safetensors"; '/'-separated */
@@ -174,7 +174,7 @@ typedef int (*cache_artifact_cb)(const CacheArtifact *a, void *ud);
 int cache_list(FlabCache *c, cache_artifact_cb cb, void *ud);
 
 /* ===================================================================
- * Building (cache/build.c, cache/objects.c)
+ * Building (cache/build.c, cache/objects.c, cache/materialize.c, cache/provenance.c)
  *
  *   CacheBuild *b;
  *   int r = cache_begin(c, key, 0, &b);
@@ -211,8 +211,11 @@ const char *cache_build_key(const CacheBuild *b);
  *   3. materialises artifacts/<key> (temp dir + rename);
  *   4. provenance: commits targets/<target>.json to provenance.git.  The
  *      JSON is provenance_json (a JSON object or NULL) with "target", "key",
- *      "outputs" ({relpath: {"hash","size","mode"}}) and "metrics" added
- *      (overriding same-named fields), commit message "build <target> <key>".
+ *      "outputs" ({relpath: {"hash","size","mode"}}), "metrics" and "log"
+ *      (hash of the log object, when non-empty) added (overriding same-named
+ *      fields), commit message "build <target> <key>".  JSON numbers pass
+ *      through cJSON as doubles: give integers above 2^53 (ns timestamps)
+ *      as strings.
  * metrics_json: a JSON object or NULL ("{}").  Invalid JSON is an error.
  * Always consumes b (lock released, staging removed), success or not.
  * On success fills *out (if out != NULL).  0 or -1. */
@@ -225,7 +228,7 @@ int cache_commit(CacheBuild *b, const char *target, const char *metrics_json,
 void cache_abort(CacheBuild *b);
 
 /* ===================================================================
- * Target records, for `flab explain` and `flab status` (cache/index.c)
+ * Target records, for `flab explain` and `flab status` (cache/records.c)
  * =================================================================== */
 
 /* Remembers the latest build of `target`: its key and the engine's
@@ -259,7 +262,7 @@ typedef int (*cache_prov_cb)(const CacheProvEntry *e, void *ud);  /* nonzero sto
 int cache_provenance_log(FlabCache *c, const char *target, cache_prov_cb cb, void *ud);
 
 /* ===================================================================
- * Verify and gc (cache/verify.c, cache/gc.c)
+ * Verify and gc (cache/verify.c, cache/gc.c, cache/objscan.c)
  * =================================================================== */
 typedef struct {
     uint64_t objects_checked, objects_corrupt, bytes_checked;

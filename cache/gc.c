@@ -150,6 +150,12 @@ static void clean_idle(FlabCache *c, const char *sub, int is_lockdir) {
     struct dirent *de;
     while (d && (de = readdir(d))) {
         char key[33];
+        if (!is_lockdir && !strncmp(de->d_name, ".flab-copy.", 11) && temp_is_dead(de->d_name)) {
+            char *p = cache_i_join(dir, de->d_name);
+            unlink(p);
+            free(p);
+            continue;
+        }
         if (strlen(de->d_name) < 33 || de->d_name[32] != '.') continue;
         memcpy(key, de->d_name, 32);
         key[32] = 0;

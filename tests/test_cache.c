@@ -281,6 +281,49 @@ static void test_foreign_hard_link_is_copied(void) {
     free(dir); free(cdir); free(user); free(dst); free(pa);
 }
 
+static void test_symlinked_outputs_never_touch_their_targets(void) {
+    char *dir = ct_tmpdir(), *cdir = ct_path(dir, "cache");
+    FlabCache *c;
+    REQUIRE(cache_open(cdir, &c) == 0);
+    ct_write_str(dir, "user/file.txt", "user file");
+    ct_write_str(dir, "user/tree/inner.txt", "inner");
+    char *ufile = ct_path(dir, "user/file.txt"), *utree = ct_path(dir, "user/tree");
+    char *uinner = ct_path(dir, "user/tree/inner.txt");
+    CacheArtifact in;
+    char key[33];
+    ct_key("in", key);
+    CacheBuild *b;
+    REQUIRE(cache_begin(c, key, 0, &b) == 0);
+    ct_write_str(cache_build_outdir(b), "w.bin", "weights");
+    REQUIRE(cache_commit(b, "in", NULL, NULL, &in) == 0);
+    ct_key("links", key);
+    REQUIRE(cache_begin(c, key, 0, &b) == 0);
+    char *l1 = ct_path(cache_build_outdir(b), "file.txt"), *l2 = ct_path(cache_build_outdir(b), "tree");
+    char *l3 = ct_path(cache_build_outdir(b), "w.bin"), *w = ct_path(in.dir, "w.bin");
+    REQUIRE(symlink(ufile, l1) == 0 && symlink(utree, l2) == 0 && symlink(w, l3) == 0);
+    CacheArtifact a;
+    REQUIRE(cache_commit(b, "links", NULL, NULL, &a) == 0);
+    CHECK(ct_file_is(a.dir, "file.txt", "user file") && ct_file_is(a.dir, "tree/inner.txt", "inner"));
+    struct stat su, si, sa, sw, sx;
+    char *af = ct_path(a.dir, "file.txt"), *ai = ct_path(a.dir, "tree/inner.txt"), *aw = ct_path(a.dir, "w.bin");
+    REQUIRE(stat(ufile, &su) == 0 && stat(uinner, &si) == 0);   /* still there */
+    CHECK((su.st_mode & 0777) == 0644 && (si.st_mode & 0777) == 0644 && su.st_nlink == 1 && si.st_nlink == 1);
+    CHECK(stat(af, &sa) == 0 && sa.st_ino != su.st_ino);
+    CHECK(stat(aw, &sw) == 0 && stat(w, &sx) == 0 && sw.st_ino == sx.st_ino);   /* no copy of an input */
+    CHECKF(cache_check_invariants(c, 1) == 0, "%s", flab_errmsg());
+    /* a dangling symlink is an error naming it */
+    ct_key("dangling", key);
+    REQUIRE(cache_begin(c, key, 0, &b) == 0);
+    char *l4 = ct_path(cache_build_outdir(b), "nowhere");
+    REQUIRE(symlink("/nonexistent/target", l4) == 0);
+    CHECK(cache_commit(b, "dangling", NULL, NULL, NULL) < 0 && strstr(flab_errmsg(), "nowhere"));
+    cache_artifact_free(&in); cache_artifact_free(&a);
+    cache_close(c);
+    ct_rmrf(dir);
+    free(dir); free(cdir); free(ufile); free(utree); free(uinner); free(l1); free(l2); free(l3);
+    free(l4); free(w); free(af); free(ai); free(aw);
+}
+
 static void test_abort_leaves_nothing(void) {
     char *dir = ct_tmpdir(), *cdir = ct_path(dir, "cache");
     FlabCache *c;
@@ -445,6 +488,7 @@ int main(void) {
     RUN(test_commit_lookup_round_trip);
     RUN(test_dedup_and_exec_variants);
     RUN(test_foreign_hard_link_is_copied);
+    RUN(test_symlinked_outputs_never_touch_their_targets);
     RUN(test_abort_leaves_nothing);
     RUN(test_force_rebuild_replaces);
     RUN(test_nowait_reports_busy);

@@ -267,13 +267,17 @@ int cache_provenance_log(FlabCache *c, const char *target, cache_prov_cb cb, voi
 typedef struct {
     uint64_t objects_checked, objects_corrupt, bytes_checked;
     uint64_t artifacts_dropped;     /* rows removed because an object was bad or missing */
+    uint64_t dirs_removed;          /* materialised dirs that differed from their manifest
+                                       (removed; the next lookup rebuilds them) */
 } CacheVerifyReport;
 /* what: "corrupt object", "missing object", "dropped artifact", ...; detail: hash/key/path. */
 typedef void (*cache_report_cb)(const char *what, const char *detail, void *ud);
 
 /* Re-hashes every object; a corrupt object is removed, and every artifact
  * naming a corrupt or missing object is dropped (row + materialised dir) so
- * the next build rebuilds it.  Each finding goes to cb (may be NULL).
+ * the next build rebuilds it.  A materialised directory that differs from
+ * its manifest (file added or removed by hand) is removed and rebuilt on the
+ * next lookup.  Each finding goes to cb (may be NULL).
  * Returns 0 (whether or not damage was found: see rep), or -1 on error. */
 int cache_verify(FlabCache *c, cache_report_cb cb, void *ud, CacheVerifyReport *rep);
 

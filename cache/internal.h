@@ -88,6 +88,10 @@ char *cache_i_artifact_dir(FlabCache *c, const char *key);
  * 1 when an object is missing (nothing made), -1 on error. */
 int cache_i_materialize(FlabCache *c, const char *key, const CacheFile *files,
                         size_t n, int replace);
+/* I4 for one artifact: artifacts/<key>, when present, has exactly the
+ * manifest's entries, sizes, and read-only modes.  0 (also when absent) or
+ * -1 naming the difference (cache/check.c). */
+int cache_i_check_materialized(FlabCache *c, const char *key, const CacheFile *f, size_t n);
 /* Removes artifacts/<key> (rename away, then delete). */
 int cache_i_unmaterialize(FlabCache *c, const char *key);
 

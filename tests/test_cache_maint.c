@@ -60,6 +60,18 @@ static void test_verify_detects_corruption(void) {
     CHECK(ct_file_is(a2.dir, "out.txt", "good data"));
     REQUIRE(cache_verify(c, NULL, NULL, &rep) == 0);
     CHECK(rep.objects_corrupt == 0);
+    /* a file deleted from a materialised directory: the directory is rebuilt */
+    char *bdir_file = ct_path(b.dir, "out.txt");
+    chmod(b.dir, 0755);
+    REQUIRE(unlink(bdir_file) == 0);
+    chmod(b.dir, 0555);
+    REQUIRE(cache_verify(c, NULL, NULL, &rep) == 0);
+    CHECK(rep.dirs_removed == 1 && rep.artifacts_dropped == 0);
+    CacheArtifact b2;
+    REQUIRE(cache_lookup(c, b.key, &b2) == 1);
+    CHECK(ct_file_is(b2.dir, "out.txt", "other data"));
+    cache_artifact_free(&b2);
+    free(bdir_file);
     /* a missing object is found too */
     char *o2 = ct_path(b.dir, "out.txt");
     char h[33];

@@ -156,7 +156,7 @@ typedef struct {
     char *log_path;      /* read-only file holding the build log, or NULL if the log was empty */
     int64_t created_ns;  /* commit time, ns since the epoch */
     int64_t total_bytes; /* sum of file sizes */
-    CacheFile *files;    /* manifest, sorted by relpath */
+    CacheFile *files;    /* manifest: every file and directory, sorted by relpath */
     size_t nfiles;
 } CacheArtifact;
 void cache_artifact_free(CacheArtifact *a);   /* frees members, not a itself; zeroes it */
@@ -168,7 +168,7 @@ void cache_artifact_free(CacheArtifact *a);   /* frees members, not a itself; ze
 int cache_lookup(FlabCache *c, const char *key, CacheArtifact *out);
 
 /* Calls cb for each committed artifact, oldest first (manifest not loaded:
- * files = NULL, nfiles = its file count);
+ * files = NULL, nfiles = its number of manifest entries);
  * cb returns nonzero to stop.  0 or -1. */
 typedef int (*cache_artifact_cb)(const CacheArtifact *a, void *ud);
 int cache_list(FlabCache *c, cache_artifact_cb cb, void *ud);

@@ -62,7 +62,7 @@ $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libflab.a tests/testlib.h
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libflab.a $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libflab.a $(LIBS)
 

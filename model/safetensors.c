@@ -353,9 +353,11 @@ static int finish(SafeTensors *st) {
         if (!strcmp(st->tensors[i].name, st->tensors[i - 1].name))
             return flab_fail("%s: tensor \"%s\": duplicate name (also in %s)",
                              st->tensors[i].file, st->tensors[i].name, st->tensors[i - 1].file);
+    static const uint64_t aligned_empty = 0;
     for (size_t i = 0; i < st->n_tensors; i++) {
         StTensor *t = &st->tensors[i];
-        if ((uintptr_t)t->data % flab_dtype_size(t->dtype) == 0 || t->nbytes == 0) continue;
+        if ((uintptr_t)t->data % flab_dtype_size(t->dtype) == 0) continue;
+        if (t->nbytes == 0) { t->data = &aligned_empty; continue; }
         void *copy = flab_xmalloc(t->nbytes);
         memcpy(copy, t->data, t->nbytes);
         st->copies = flab_xrealloc(st->copies, (st->n_copies + 1) * sizeof *st->copies);

@@ -1,0 +1,121 @@
+"""tests/test_checkpoint_ref.py: checkpoints written by flab's checkpoint
+writer (model/checkpoint.c, through tests/tools/ckpt_prune) load in Hugging
+Face transformers unchanged, and compute exactly what the same pruning done
+in PyTorch computes.
+
+  - layers 2 and 5 removed + FFN cut to its first 256 neurons, sharded at 1MB:
+    AutoModelForCausalLM loads it with no missing or unexpected keys, its
+    config has the pruned sizes and every unknown key of the original, and its
+    logits equal (bitwise, float32) those of the original model pruned in torch;
+  - the tokenizer files are copied byte for byte; AutoTokenizer loads them.
+Skips (SKIP line) when torch / transformers are not installed."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+BUILD = os.environ.get("FLAB_BUILD", "build")
+TOOL = os.path.join(BUILD, "tests", "tools", "ckpt_prune")
+FIX = "tests/fixtures/tiny-qwen2"
+failures = 0
+
+
+def check(name, fn):
+    global failures
+    try:
+        fn()
+        print(f"PASS {name}")
+    except Exception as e:  # noqa: BLE001 - the harness reports everything
+        failures += 1
+        print(f"FAIL {name}: {type(e).__name__}: {e}")
+    sys.stdout.flush()
+
+
+try:
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    transformers.logging.set_verbosity_error()
+except ImportError as e:
+    print(f"SKIP test_checkpoint_ref: {e}")
+    sys.exit(0)
+
+
+def prune(dst, *args):
+    r = subprocess.run([TOOL, FIX, dst, *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError(f"ckpt_prune: {r.stderr.strip()}")
+
+
+def load(d):
+    m, info = AutoModelForCausalLM.from_pretrained(
+        d, torch_dtype=torch.float32, output_loading_info=True)
+    m.eval()
+    return m, info
+
+
+def torch_pruned(drop, ffn):
+    m, _ = load(FIX)
+    keep = [l for i, l in enumerate(m.model.layers) if i not in drop]
+    for i, layer in enumerate(keep):
+        layer.self_attn.layer_idx = i
+        mlp = layer.mlp
+        if ffn:
+            mlp.gate_proj.weight.data = mlp.gate_proj.weight.data[:ffn].clone()
+            mlp.up_proj.weight.data = mlp.up_proj.weight.data[:ffn].clone()
+            mlp.down_proj.weight.data = mlp.down_proj.weight.data[:, :ffn].clone()
+    m.model.layers = torch.nn.ModuleList(keep)
+    m.config.num_hidden_layers = len(keep)
+    return m
+
+
+def test_pruned_checkpoint_loads_and_matches_torch():
+    with tempfile.TemporaryDirectory() as d:
+        out = f"{d}/pruned"
+        prune(out, "--drop", "2,5", "--ffn", "256", "--shard", "1MB")
+        assert os.path.exists(f"{out}/model.safetensors.index.json")
+        m, info = load(out)
+        for k in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
+            assert not info[k], f"{k}: {info[k]}"
+        cfg = json.load(open(f"{out}/config.json"))
+        orig = json.load(open(f"{FIX}/config.json"))
+        assert cfg["num_hidden_layers"] == 6 and cfg["intermediate_size"] == 256
+        assert set(cfg) == set(orig), "keys differ"
+        for k, v in orig.items():
+            if k not in ("num_hidden_layers", "intermediate_size", "max_window_layers"):
+                assert cfg[k] == v, f"{k}: {cfg[k]!r} vs {v!r}"
+        ref = torch_pruned({2, 5}, 256)
+        ids = torch.tensor([[1, 50, 300, 2000, 7, 9, 1024, 2045]])
+        with torch.no_grad():
+            a = m(ids).logits
+            b = ref(ids).logits
+        assert torch.equal(a, b), f"max diff {(a - b).abs().max().item()}"
+
+
+def test_tokenizer_files_copied():
+    with tempfile.TemporaryDirectory() as d:
+        prune(f"{d}/p", "--drop", "7")
+        for f in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+            assert open(f"{d}/p/{f}", "rb").read() == open(f"{FIX}/{f}", "rb").read() or \
+                f == "generation_config.json", f
+        gen = json.load(open(f"{d}/p/generation_config.json"))
+        assert gen == json.load(open(f"{FIX}/generation_config.json"))
+        tok = AutoTokenizer.from_pretrained(f"{d}/p")
+        assert tok("def f(x):")["input_ids"] == \
+            AutoTokenizer.from_pretrained(FIX)("def f(x):")["input_ids"]
+
+
+def test_unpruned_rewrite_identical_logits():
+    with tempfile.TemporaryDirectory() as d:
+        prune(f"{d}/same")
+        assert open(f"{d}/same/model.safetensors", "rb").read() == \
+            open(f"{FIX}/model.safetensors", "rb").read()
+        m, info = load(f"{d}/same")
+        assert not info["missing_keys"] and not info["unexpected_keys"]
+
+
+for name, fn in list(globals().items()):
+    if name.startswith("test_") and callable(fn):
+        check(name, fn)
+sys.exit(1 if failures else 0)

@@ -1,10 +1,12 @@
 /* tests/test_safetensors.c: reading, writing and validating safetensors.
  * The reference for the format is the fixture (written by Hugging Face's
  * safetensors): flab must read it and write it back byte for byte. */
+#include "model/dtype_convert.h"
 #include "model/safetensors.h"
 #include "tests/testlib.h"
 #include "util/error.h"
 #include "util/file.h"
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -444,6 +446,29 @@ static void test_write_escaped_names(void) {
     st_close(st);
 }
 
+/* bf16 -> f32 -> bf16 is exact; f32 -> f16 -> f32 -> f16 is stable. */
+static void test_dtype_convert(void) {
+    SafeTensors *st;
+    REQUIREF(st_open(FIX, &st) == 0, "%s", flab_errmsg());
+    const StTensor *t = st_find(st, "model.layers.0.mlp.down_proj.weight");
+    REQUIRE(t && t->dtype == FLAB_BF16);
+    size_t n = t->nbytes / 2;
+    float *f = st_tensor_f32(t);
+    uint16_t *bf = malloc(n * 2), *h = malloc(n * 2), *h2 = malloc(n * 2);
+    flab_from_f32(bf, f, FLAB_BF16, n);
+    CHECK(!memcmp(bf, t->data, t->nbytes));
+    flab_from_f32(h, f, FLAB_F16, n);
+    float *g = malloc(n * 4);
+    flab_to_f32(g, h, FLAB_F16, n);
+    flab_from_f32(h2, g, FLAB_F16, n);
+    CHECK(!memcmp(h, h2, n * 2));
+    size_t close_enough = 0;
+    for (size_t i = 0; i < n; i++) close_enough += fabsf(g[i] - f[i]) <= 1e-3f * fabsf(f[i]) + 6e-8f;
+    CHECK(close_enough == n);  /* f16 keeps 11 bits: relative error <= 2^-11 */
+    free(f); free(bf); free(h); free(h2); free(g);
+    st_close(st);
+}
+
 static void test_parse_size(void) {
     size_t n = 0;
     CHECK(st_parse_size("5GB", &n) == 0 && n == 5000000000ull);
@@ -472,6 +497,7 @@ int main(void) {
     RUN(test_write_mixed_dtypes);
     RUN(test_write_rejects);
     RUN(test_write_escaped_names);
+    RUN(test_dtype_convert);
     RUN(test_parse_size);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

@@ -131,6 +131,41 @@ def test_dtype_conversion_matches_numpy():
         assert back[k][2] == raw, f"{k}: bf16 -> f32 -> bf16 not exact"
 
 
+def test_f32_rounding_matches_torch():
+    """float32 -> BF16 / F16 as torch's .to(dtype): nearest even, ties,
+    subnormals, overflow to inf, NaN kept NaN."""
+    try:
+        import torch
+    except ImportError:
+        print("SKIP test_f32_rounding_matches_torch: torch not installed")
+        return
+    rng = np.random.default_rng(11)
+    bits = rng.integers(0, 2**32, size=200000, dtype=np.uint64).astype(np.uint32)
+    ties = (rng.integers(0, 2**16, size=2000, dtype=np.uint64).astype(np.uint32) << 16) | 0x8000
+    f16_ties = (rng.integers(0x3000, 0x4c00, size=2000).astype(np.uint32) << 13) | 0x1000
+    special = np.array([0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001,
+                        0x00000001, 0x807fffff, 0x7f7fffff, 0x477fefff, 0x477ff000,
+                        0x33800000, 0x33000001, 0x387fc000], dtype=np.uint32)
+    x = np.concatenate([bits, ties, f16_ties, special]).view(np.float32)
+    with tempfile.TemporaryDirectory() as d:
+        save_file({"x": x}, f"{d}/f32.safetensors")
+        tool(f"{d}/f32.safetensors", "--file", f"{d}/bf16.safetensors", "--dtype", "BF16")
+        tool(f"{d}/f32.safetensors", "--file", f"{d}/f16.safetensors", "--dtype", "F16")
+        bf = np.frombuffer(raw_u16(f"{d}/bf16.safetensors")["x"][2], dtype="<u2")
+        hf = np.frombuffer(raw_u16(f"{d}/f16.safetensors")["x"][2], dtype="<u2")
+    t = torch.from_numpy(x.copy())
+    want_bf = t.to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+    want_hf = t.to(torch.float16).view(torch.int16).numpy().view(np.uint16)
+    nan = np.isnan(x)
+    # NaN payloads may differ; NaN must stay NaN.
+    assert np.array_equal(bf[~nan], want_bf[~nan]), \
+        f"bf16 differs at {np.flatnonzero(bf[~nan] != want_bf[~nan])[:5]}"
+    assert np.all(np.isnan(bf16_to_f32(bf[nan].tobytes())))
+    assert np.array_equal(hf[~nan], want_hf[~nan]), \
+        f"f16 differs at {np.flatnonzero(hf[~nan] != want_hf[~nan])[:5]}"
+    assert np.all(np.isnan(hf[nan].view(np.float16)))
+
+
 def python_tensors():
     rng = np.random.default_rng(5)
     return {

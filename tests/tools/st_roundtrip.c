@@ -7,6 +7,7 @@
  *   st_roundtrip IN --list      (prints "name dtype d0,d1,.. nbytes" lines)
  * --dtype converts every tensor (through float32, round to nearest even). */
 #include "model/dtype.h"
+#include "model/dtype_convert.h"
 #include "model/safetensors.h"
 #include "util/error.h"
 #include <stdio.h>
@@ -15,15 +16,12 @@
 
 static void *convert(const StTensor *t, FlabDType to, size_t *nbytes) {
     size_t n = t->nbytes / flab_dtype_size(t->dtype);
-    float *f = malloc(n * 4 + 1);
-    flab_to_f32(f, t->data, t->dtype, n);
-    if (to == FLAB_F32) { *nbytes = n * 4; return f; }
-    uint16_t *h = malloc(n * 2 + 1);
-    for (size_t i = 0; i < n; i++)
-        h[i] = to == FLAB_BF16 ? flab_f32_to_bf16(f[i]) : flab_f32_to_f16(f[i]);
+    float *f = st_tensor_f32(t);
+    void *out = malloc(n * flab_dtype_size(to) + 1);
+    flab_from_f32(out, f, to, n);
     free(f);
-    *nbytes = n * 2;
-    return h;
+    *nbytes = n * flab_dtype_size(to);
+    return out;
 }
 
 static void list(const SafeTensors *st) {

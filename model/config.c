@@ -182,17 +182,26 @@ static int load_special_ids(Src s, ModelConfig *c) {
     return add_eos(s, c);
 }
 
+static int cmp_str_ptr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Python's json keeps the last of duplicate keys, cJSON finds the first:
- * rather than disagree with transformers, refuse them. */
+ * rather than disagree with transformers, refuse them.  Sorting keeps this
+ * O(n log n) for large objects (an index's weight_map). */
 static const char *duplicate_key(const cJSON *j) {
-    for (const cJSON *e = j ? j->child : NULL; e; e = e->next) {
-        if (cJSON_IsObject(j))
-            for (const cJSON *f = e->next; f; f = f->next)
-                if (!strcmp(e->string, f->string)) return e->string;
-        const char *d = duplicate_key(e);
-        if (d) return d;
+    const char *dup = NULL;
+    if (cJSON_IsObject(j) && j->child && j->child->next) {
+        size_t n = (size_t)cJSON_GetArraySize(j), k = 0;
+        const char **keys = flab_xmalloc(n * sizeof *keys);
+        for (const cJSON *e = j->child; e; e = e->next) keys[k++] = e->string;
+        qsort(keys, n, sizeof *keys, cmp_str_ptr);
+        for (size_t i = 1; i < n && !dup; i++)
+            if (!strcmp(keys[i], keys[i - 1])) dup = keys[i];
+        free(keys);
     }
-    return NULL;
+    for (const cJSON *e = j ? j->child : NULL; e && !dup; e = e->next) dup = duplicate_key(e);
+    return dup;
 }
 
 void *model_json_load(const char *path) {

@@ -19,6 +19,7 @@
  *  5. tensors are sorted by name (strcmp), so st_at(i) is stable.
  * Any violation is an error naming the file and, where there is one, the
  * tensor; a hostile file never crashes the reader (see the fuzz tests). */
+#include "model/config.h"
 #include "model/safetensors.h"
 #include "model/safetensors_internal.h"
 #include "util/error.h"
@@ -480,12 +481,8 @@ static int check_weight_map(const SafeTensors *st, const char *index, const cJSO
 
 int st_open_index(const char *index, SafeTensors **out) {
     *out = NULL;
-    char *text;
-    size_t len;
-    if (flab_read_file(index, &text, &len) < 0) return -1;
-    cJSON *j = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!j) return flab_fail("%s: not valid JSON", index);
+    cJSON *j = model_json_load(index);  /* UTF-8, JSON object, no duplicate keys */
+    if (!j) return -1;
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(j, "weight_map");
     int rc = 0;
     SafeTensors *st = flab_xcalloc(1, sizeof *st);

@@ -276,6 +276,8 @@ static void test_sharded_index(void) {
         {"{\"a\":\"model-00001-of-00002.safetensors\",\"b\":\"model-00002-of-00002.safetensors\","
          "\"c\":\"model-00002-of-00002.safetensors\"}", "\"c\": in the weight_map but not"},
         {"[]", "weight_map"},
+        {"{\"a\":\"model-00001-of-00002.safetensors\",\"a\":\"model-00001-of-00002.safetensors\","
+         "\"b\":\"model-00002-of-00002.safetensors\"}", "duplicate key \"a\""},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char text[600];

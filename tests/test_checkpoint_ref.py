@@ -115,6 +115,36 @@ def test_unpruned_rewrite_identical_logits():
         assert not info["missing_keys"] and not info["unexpected_keys"]
 
 
+def test_llama_tied_with_bias():
+    """A transformers-saved Llama (attention_bias, tied embeddings, GQA,
+    eos list, pad id): flab opens it, drops layer 1, and transformers loads
+    the result with the logits of the same pruning done in torch."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=96,
+                      num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+                      attention_bias=True, tie_word_embeddings=True, bos_token_id=1,
+                      eos_token_id=[2, 5], pad_token_id=0, rope_theta=5e5)
+    m = LlamaForCausalLM(cfg).eval()
+    with tempfile.TemporaryDirectory() as d:
+        m.save_pretrained(f"{d}/src", safe_serialization=True)
+        r = subprocess.run([TOOL, f"{d}/src", f"{d}/out", "--drop", "1"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        p, info = load(f"{d}/out")
+        for k in ("missing_keys", "unexpected_keys", "mismatched_keys"):
+            assert not info[k], f"{k}: {info[k]}"
+        out = json.load(open(f"{d}/out/config.json"))
+        assert out["num_hidden_layers"] == 2 and out["eos_token_id"] == [2, 5]
+        assert out["pad_token_id"] == 0 and out["tie_word_embeddings"] is True
+        m.model.layers = torch.nn.ModuleList([m.model.layers[0], m.model.layers[2]])
+        m.model.layers[1].self_attn.layer_idx = 1
+        ids = torch.tensor([[1, 7, 42, 299, 3]])
+        with torch.no_grad():
+            a, b = p(ids).logits, m(ids).logits
+        assert torch.equal(a, b), f"max diff {(a - b).abs().max().item()}"
+
+
 for name, fn in list(globals().items()):
     if name.startswith("test_") and callable(fn):
         check(name, fn)

@@ -1,6 +1,7 @@
 /* tests/test_checkpoint.c: opening an HF checkpoint directory (config and
  * weights checked against each other) and writing pruned checkpoints. */
 #include "model/checkpoint.h"
+#include "model/tensor_select.h"
 #include "tests/testlib.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -188,6 +189,46 @@ static void test_open_mismatch(void) {
     CHECK(ckpt_open(d, &ck) < 0 && strstr(flab_errmsg(), "\"model.layers.8.input_layernorm.weight\" is missing"));
 }
 
+static void test_select_rows_cols(void) {
+    SafeTensors *st;
+    REQUIREF(st_open(FIX, &st) == 0, "%s", flab_errmsg());
+    const StTensor *e = st_find(st, "model.embed_tokens.weight");
+    const StTensor *d = st_find(st, "model.layers.0.mlp.down_proj.weight");
+    const StTensor *b = st_find(st, "model.layers.0.self_attn.k_proj.bias");
+    REQUIRE(e && d && b);
+    int64_t rows[3] = {2047, 0, 5};
+    StWriteTensor w;
+    REQUIREF(st_select_rows(e, rows, 3, &w) == 0, "%s", flab_errmsg());
+    CHECK(w.ndim == 2 && w.shape[0] == 3 && w.shape[1] == 192 && w.nbytes == 3 * 192 * 2);
+    CHECK(!strcmp(w.name, e->name) && w.dtype == FLAB_BF16);
+    for (int i = 0; i < 3; i++)
+        CHECK(!memcmp((const char *)w.data + i * 384, (const char *)e->data + rows[i] * 384, 384));
+    free((void *)w.data);
+    int64_t cols[2] = {511, 1};
+    REQUIREF(st_select_cols(d, cols, 2, &w) == 0, "%s", flab_errmsg());
+    CHECK(w.shape[0] == 192 && w.shape[1] == 2 && w.nbytes == 192 * 2 * 2);
+    const uint16_t *src = d->data, *got = w.data;
+    int ok = 1;
+    for (int r = 0; r < 192; r++)
+        ok &= got[r * 2] == src[r * 512 + 511] && got[r * 2 + 1] == src[r * 512 + 1];
+    CHECK(ok);
+    free((void *)w.data);
+    int64_t el[2] = {63, 0};  /* 1-D: elements */
+    REQUIREF(st_select_rows(b, el, 2, &w) == 0, "%s", flab_errmsg());
+    CHECK(w.ndim == 1 && w.shape[0] == 2 && !memcmp(w.data, (const uint16_t *)b->data + 63, 2));
+    free((void *)w.data);
+    int64_t bad = 2048;
+    CHECK(st_select_rows(e, &bad, 1, &w) < 0 &&
+          strstr(flab_errmsg(), "\"model.embed_tokens.weight\": row index 2048 out of range"));
+    bad = -1;
+    CHECK(st_select_cols(d, &bad, 1, &w) < 0 && strstr(flab_errmsg(), "column index -1"));
+    CHECK(st_select_cols(b, el, 1, &w) < 0 && strstr(flab_errmsg(), "needs a 2-D tensor"));
+    REQUIREF(st_select_rows(e, rows, 0, &w) == 0, "%s", flab_errmsg());  /* empty is fine */
+    CHECK(w.shape[0] == 0 && w.nbytes == 0);
+    free((void *)w.data);
+    st_close(st);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/flab-ckpt-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
@@ -197,6 +238,7 @@ int main(void) {
     RUN(test_write_rejects_inconsistent);
     RUN(test_write_id_map);
     RUN(test_open_mismatch);
+    RUN(test_select_rows_cols);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) return 1;

@@ -61,10 +61,11 @@ def torch_pruned(drop, ffn):
     for i, layer in enumerate(keep):
         layer.self_attn.layer_idx = i
         mlp = layer.mlp
-        if ffn:
-            mlp.gate_proj.weight.data = mlp.gate_proj.weight.data[:ffn].clone()
-            mlp.up_proj.weight.data = mlp.up_proj.weight.data[:ffn].clone()
-            mlp.down_proj.weight.data = mlp.down_proj.weight.data[:, :ffn].clone()
+        if ffn:  # ckpt_prune keeps neurons i * I / K
+            idx = torch.tensor([i * mlp.gate_proj.weight.shape[0] // ffn for i in range(ffn)])
+            mlp.gate_proj.weight.data = mlp.gate_proj.weight.data[idx].clone()
+            mlp.up_proj.weight.data = mlp.up_proj.weight.data[idx].clone()
+            mlp.down_proj.weight.data = mlp.down_proj.weight.data[:, idx].clone()
     m.model.layers = torch.nn.ModuleList(keep)
     m.config.num_hidden_layers = len(keep)
     return m
@@ -113,6 +114,29 @@ def test_unpruned_rewrite_identical_logits():
             open(f"{FIX}/model.safetensors", "rb").read()
         m, info = load(f"{d}/same")
         assert not info["missing_keys"] and not info["unexpected_keys"]
+
+
+def test_vocab_pruned():
+    """Vocabulary pruned to ids [0, 1000) + eos 2045 (-> 1000): logits of the
+    pruned model are the original's at the kept ids, the eos id is remapped
+    in config.json and generation_config.json."""
+    with tempfile.TemporaryDirectory() as d:
+        prune(f"{d}/v", "--vocab", "1000")
+        cfg = json.load(open(f"{d}/v/config.json"))
+        gen = json.load(open(f"{d}/v/generation_config.json"))
+        assert cfg["vocab_size"] == 1001 and cfg["eos_token_id"] == 1000, cfg
+        assert gen["eos_token_id"] == 1000
+        assert not os.path.exists(f"{d}/v/tokenizer.json")
+        p, info = load(f"{d}/v")
+        assert not info["missing_keys"] and not info["unexpected_keys"]
+        m, _ = load(FIX)
+        keep = list(range(1000)) + [2045]
+        old = torch.tensor([[5, 999, 2045, 17, 300]])
+        new = torch.tensor([[5, 999, 1000, 17, 300]])
+        with torch.no_grad():
+            a = p(new).logits
+            b = m(old).logits[..., keep]
+        assert torch.equal(a, b), f"max diff {(a - b).abs().max().item()}"
 
 
 def test_llama_tied_with_bias():

@@ -507,6 +507,22 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
+/* The error for a directory without safetensors weights; a PyTorch pickle
+ * checkpoint gets a hint (flab does not unpickle: it can run code). */
+static int no_weights(const char *dir) {
+    static const char *const pickles[] = {"pytorch_model.bin", "pytorch_model.bin.index.json", NULL};
+    for (int i = 0; pickles[i]; i++) {
+        char *p = st_path_join(dir, pickles[i]);
+        int has = flab_path_exists(p);
+        free(p);
+        if (has)
+            return flab_fail("%s: has %s but no model.safetensors: flab reads safetensors only "
+                             "(convert with transformers: save_pretrained(dir, "
+                             "safe_serialization=True))", dir, pickles[i]);
+    }
+    return flab_fail("%s: no model.safetensors or model.safetensors.index.json", dir);
+}
+
 int st_open(const char *path, SafeTensors **out) {
     *out = NULL;
     if (is_dir(path)) {
@@ -515,7 +531,7 @@ int st_open(const char *path, SafeTensors **out) {
         int rc;
         if (flab_path_exists(single)) rc = st_open_file(single, out);
         else if (flab_path_exists(index)) rc = st_open_index(index, out);
-        else rc = flab_fail("%s: no model.safetensors or model.safetensors.index.json", path);
+        else rc = no_weights(path);
         free(single);
         free(index);
         return rc;

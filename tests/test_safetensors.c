@@ -92,6 +92,12 @@ static void test_open_forms(void) {
     st_close(b);
     CHECK(st_open(FIXTURE_DIR, &a) < 0 && strstr(flab_errmsg(), "no model.safetensors"));
     CHECK(st_open(tpath("missing.safetensors"), &a) < 0 && strstr(flab_errmsg(), "missing"));
+    char dir[200];
+    snprintf(dir, sizeof dir, "%s/pickle", tmpdir);
+    flab_mkdir_p(dir, 0755);
+    FILE *f = fopen(tpath("pickle/pytorch_model.bin"), "wb");
+    fclose(f);
+    CHECK(st_open(dir, &a) < 0 && strstr(flab_errmsg(), "has pytorch_model.bin but no model.safetensors"));
     st_close(NULL);
 }
 

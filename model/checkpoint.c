@@ -151,9 +151,21 @@ static int remap_one(cJSON *v, const CkptWriteOptions *o, const char *file, cons
     return 0;
 }
 
+/* Keys that hold token ids flab does not rewrite: refused under an id map
+ * rather than left pointing at the wrong tokens. */
+static const char *const unmapped_id_keys[] = {"suppress_tokens", "begin_suppress_tokens",
+    "forced_decoder_ids", "forced_bos_token_id", "forced_eos_token_id", "bad_words_ids",
+    "sequence_bias", NULL};
+
 /* Rewrites the special-token ids of a config object through opt's id map. */
 static int remap_ids(cJSON *j, const CkptWriteOptions *o, const char *file) {
     if (!o || !o->id_map) return 0;
+    for (int k = 0; unmapped_id_keys[k]; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, unmapped_id_keys[k]);
+        if (v && !cJSON_IsNull(v))
+            return flab_fail("%s: \"%s\" holds token ids that vocabulary pruning would "
+                             "invalidate; flab does not remap it", file, unmapped_id_keys[k]);
+    }
     for (int k = 0; id_keys[k]; k++) {
         cJSON *v = cJSON_GetObjectItemCaseSensitive(j, id_keys[k]);
         if (cJSON_IsArray(v)) {

@@ -160,6 +160,17 @@ static void test_write_id_map(void) {
     map[2045] = -1;
     CHECK(ckpt_write(out, &ck.cfg, w, n, &opt) < 0 &&
           strstr(flab_errmsg(), "\"eos_token_id\" 2045 was removed"));
+    map[2045] = 1000;
+    const char *src2 = tdir("src2");
+    flab_mkdir_p(src2, 0755);
+    char g[300];
+    snprintf(g, sizeof g, "%s/generation_config.json", src2);
+    const char *gen = "{\"eos_token_id\": 2045, \"suppress_tokens\": [7]}";
+    REQUIRE(flab_write_file_atomic(g, gen, strlen(gen)) == 0);
+    opt.src_dir = src2;
+    CHECK(ckpt_write(out, &ck.cfg, w, n, &opt) < 0 &&
+          strstr(flab_errmsg(), "\"suppress_tokens\" holds token ids"));
+    opt.src_dir = FIX;
     opt.id_map_len = 100;
     CHECK(ckpt_write(out, &ck.cfg, w, n, &opt) < 0 &&
           strstr(flab_errmsg(), "outside the vocabulary"));

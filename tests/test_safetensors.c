@@ -352,6 +352,39 @@ static void test_write_sharded(void) {
     st_close(st);
 }
 
+/* Rewriting a checkpoint into its own directory from its own mmap is safe:
+ * the new files are renamed over the old, whose mappings stay valid. */
+static void test_write_in_place(void) {
+    char dir[200], *data;
+    size_t len;
+    snprintf(dir, sizeof dir, "%s/inplace", tmpdir);
+    flab_mkdir_p(dir, 0755);
+    REQUIRE(flab_read_file(FIX "/model.safetensors", &data, &len) == 0);
+    REQUIRE(flab_write_file_atomic(tpath("inplace/model.safetensors"), data, len) == 0);
+    free(data);
+    SafeTensors *st, *ref, *back;
+    REQUIREF(st_open(dir, &st) == 0, "%s", flab_errmsg());
+    StWriteTensor *w = views(st);
+    REQUIREF(st_write_dir(dir, w, st_count(st), 3000000) == 0, "%s", flab_errmsg());
+    CHECK(!flab_path_exists(tpath("inplace/model.safetensors")));
+    REQUIREF(st_open(dir, &back) == 0, "%s", flab_errmsg());
+    REQUIREF(st_open(FIX, &ref) == 0, "%s", flab_errmsg());
+    CHECK(same_tensors(back, ref) && same_tensors(st, ref));
+    st_close(back);
+    free(w);
+    st_close(st);
+    /* and back to one file from the shards */
+    REQUIREF(st_open(dir, &st) == 0, "%s", flab_errmsg());
+    w = views(st);
+    REQUIREF(st_write_dir(dir, w, st_count(st), 0) == 0, "%s", flab_errmsg());
+    CHECK(files_equal(FIX "/model.safetensors", tpath("inplace/model.safetensors")));
+    CHECK(!flab_path_exists(tpath("inplace/model.safetensors.index.json")));
+    CHECK(same_tensors(st, ref));
+    free(w);
+    st_close(st);
+    st_close(ref);
+}
+
 /* A tensor above the limit gets its own shard; sizes at the limit fit. */
 static void test_shard_assignment(void) {
     static float big[100], small[10];
@@ -501,6 +534,7 @@ int main(void) {
     RUN(test_sharded_index);
     RUN(test_write_fixture_identical);
     RUN(test_write_sharded);
+    RUN(test_write_in_place);
     RUN(test_shard_assignment);
     RUN(test_write_mixed_dtypes);
     RUN(test_write_rejects);

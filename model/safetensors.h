@@ -33,6 +33,18 @@ size_t st_count(const SafeTensors *st);
 const StTensor *st_at(const SafeTensors *st, size_t i);        /* sorted by name */
 const StTensor *st_find(const SafeTensors *st, const char *name); /* NULL if absent */
 
+/* The two ways st_open dispatches, callable directly. */
+int st_open_file(const char *path, SafeTensors **out);   /* one .safetensors */
+int st_open_index(const char *index, SafeTensors **out); /* an index.json */
+/* The files behind st (1 for a single file; the shards in index order). */
+size_t st_file_count(const SafeTensors *st);
+const char *st_file_path(const SafeTensors *st, size_t i);
+/* A string of the first file's __metadata__ (e.g. "format"), or NULL. */
+const char *st_metadata(const SafeTensors *st, const char *key);
+/* "F32" / "F16" / "BF16", and back (-1 for any other name). */
+const char *st_dtype_name(FlabDType t);
+int st_dtype_parse(const char *s, FlabDType *out);
+
 /* Writing: tensors are given by the caller (data in memory or mmap). */
 typedef struct {
     const char *name;
@@ -49,4 +61,16 @@ typedef struct {
  * metadata {"format": "pt"}. */
 int st_write_dir(const char *dir, const StWriteTensor *tensors, size_t n,
                  size_t max_shard_bytes);
+/* Within each file the byte order is the reference writer's: dtype widest
+ * first (F32, BF16, F16), then name (so every tensor stays aligned); for a
+ * one-dtype checkpoint that is name order.  The sharded layout follows
+ * huggingface_hub (name order, a new shard when the next tensor would pass
+ * the limit); stale model files of an earlier checkpoint in dir are removed.
+ * st_write_file writes one .safetensors file at path (durably, no index). */
+int st_write_file(const char *path, const StWriteTensor *tensors, size_t n);
+/* Parses a shard size like HF's max_shard_size: "5GB" = 5*10^9 bytes,
+ * "500MiB" = 500*2^20, "1000" = bytes. */
+int st_parse_size(const char *s, size_t *out);
+/* A StWriteTensor that points at t's data (for read-modify-write). */
+StWriteTensor st_write_view(const StTensor *t);
 #endif

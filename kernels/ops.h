@@ -39,7 +39,7 @@
  * ---- Numerics ------------------------------------------------------------
  *  Accumulations (dot products, RMS, softmax sums) are in at least fp32; KL
  *  and cross-entropy row sums in fp64 on the CPU (CUDA: fp32 is acceptable).
- *  Reference: kernels/ref/ref_ops.c implements every op naively in float64
+ *  Reference: kernels/ref_ops.c implements every op naively in float64
  *  accumulation on host float32 arrays; tests compare each backend op to it:
  *  cpu within 1e-5 relative to the output's scale, cuda (bf16 storage)
  *  within 2e-2 relative (documented in the CUDA test).
@@ -125,8 +125,8 @@ struct FlabBackend {
 
     /* In place RoPE, rotate_half form (HF Llama/Qwen2), on x: [rows, heads,
      * head_dim].  For row r, position p = rows->pos[r], i < head_dim/2:
-     *   inv_freq_i = theta^(-2i/head_dim);  a = p * inv_freq_i (computed in
-     *   fp32 like HF: inv_freq in fp32, a = fp32(p) * inv_freq, cos/sin of a)
+     *   inv_freq_i = theta^(-2i/head_dim);  a = p * inv_freq_i (at least
+     *   fp32 as HF does; cpu and the reference compute a, cos, sin in fp64)
      *   x1 = x[i], x2 = x[i + head_dim/2]
      *   x[i]            = x1 cos a - x2 sin a
      *   x[i+head_dim/2] = x2 cos a + x1 sin a                                 */

@@ -33,6 +33,18 @@ size_t st_count(const SafeTensors *st);
 const StTensor *st_at(const SafeTensors *st, size_t i);        /* sorted by name */
 const StTensor *st_find(const SafeTensors *st, const char *name); /* NULL if absent */
 
+/* The two ways st_open dispatches, callable directly. */
+int st_open_file(const char *path, SafeTensors **out);   /* one .safetensors */
+int st_open_index(const char *index, SafeTensors **out); /* an index.json */
+/* The files behind st (1 for a single file; the shards in index order). */
+size_t st_file_count(const SafeTensors *st);
+const char *st_file_path(const SafeTensors *st, size_t i);
+/* A string of the first file's __metadata__ (e.g. "format"), or NULL. */
+const char *st_metadata(const SafeTensors *st, const char *key);
+/* "F32" / "F16" / "BF16", and back (-1 for any other name). */
+const char *st_dtype_name(FlabDType t);
+int st_dtype_parse(const char *s, FlabDType *out);
+
 /* Writing: tensors are given by the caller (data in memory or mmap). */
 typedef struct {
     const char *name;

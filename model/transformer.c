@@ -125,6 +125,7 @@ int transformer_load(const char *dir, FlabBackend *be, Transformer **out) {
     SafeTensors *st = NULL;
     if (model_config_load(dir, &cfg)) return -1;
     if (st_open(dir, &st) || transformer_create(&cfg, st, be, out)) {
+        flab_error_prefix("%s: ", dir);
         st_close(st);
         model_config_free(&cfg);
         return -1;

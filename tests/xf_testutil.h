@@ -22,7 +22,7 @@ typedef struct {
     size_t bin_len;
 } XfGolden;
 
-static int xf_golden_load(XfGolden *g) {
+static inline int xf_golden_load(XfGolden *g) {
     char *txt = NULL;
     memset(g, 0, sizeof *g);
     if (flab_read_file(XF_FIXTURE "/golden.json", &txt, NULL)) return -1;
@@ -32,13 +32,13 @@ static int xf_golden_load(XfGolden *g) {
     return flab_read_file(XF_FIXTURE "/golden.bin", &g->bin, &g->bin_len);
 }
 
-static void xf_golden_free(XfGolden *g) {
+static inline void xf_golden_free(XfGolden *g) {
     cJSON_Delete(g->json);
     free(g->bin);
 }
 
 /* The float32 blob described by {"offset", "shape"}; *n = element count. */
-static const float *xf_blob(const XfGolden *g, const cJSON *desc, size_t *n) {
+static inline const float *xf_blob(const XfGolden *g, const cJSON *desc, size_t *n) {
     size_t off = (size_t)cJSON_GetObjectItem(desc, "offset")->valuedouble, cnt = 1;
     const cJSON *d;
     cJSON_ArrayForEach(d, cJSON_GetObjectItem(desc, "shape")) cnt *= (size_t)d->valuedouble;
@@ -48,7 +48,7 @@ static const float *xf_blob(const XfGolden *g, const cJSON *desc, size_t *n) {
 }
 
 /* A JSON array of integers as a malloc'd int32 array. */
-static int32_t *xf_ids(const cJSON *arr, int *n) {
+static inline int32_t *xf_ids(const cJSON *arr, int *n) {
     *n = cJSON_GetArraySize(arr);
     int32_t *ids = malloc((size_t)(*n ? *n : 1) * sizeof(int32_t));
     int i = 0;
@@ -57,13 +57,13 @@ static int32_t *xf_ids(const cJSON *arr, int *n) {
     return ids;
 }
 
-static double xf_max_abs(const float *a, size_t n) {
+static inline double xf_max_abs(const float *a, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) if (fabs(a[i]) > m) m = fabs(a[i]);
     return m;
 }
 
-static double xf_max_diff(const float *a, const float *b, size_t n) {
+static inline double xf_max_diff(const float *a, const float *b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - b[i]);
@@ -82,11 +82,11 @@ typedef struct {
     const char *misshape;    /* tensor name to truncate by one row, or NULL */
 } XfVariant;
 
-static const char *xf_dtype_str(FlabDType t) {
+static inline const char *xf_dtype_str(FlabDType t) {
     return t == FLAB_F32 ? "F32" : t == FLAB_F16 ? "F16" : "BF16";
 }
 
-static void xf_convert(void *dst, FlabDType to, const StTensor *t, size_t n) {
+static inline void xf_convert(void *dst, FlabDType to, const StTensor *t, size_t n) {
     float *tmp = malloc(n * sizeof(float) + 1);
     flab_to_f32(tmp, t->data, t->dtype, n);
     for (size_t i = 0; i < n; i++) {
@@ -99,7 +99,7 @@ static void xf_convert(void *dst, FlabDType to, const StTensor *t, size_t n) {
 
 /* Writes dir/model.safetensors (+ copies config.json, generation_config.json)
  * from the fixture with the variant applied.  Returns 0 or -1. */
-static int xf_write_variant(const char *dir, const XfVariant *v) {
+static inline int xf_write_variant(const char *dir, const XfVariant *v) {
     SafeTensors *st;
     if (st_open(XF_FIXTURE, &st)) return -1;
     size_t n = st_count(st), total = 0;

@@ -297,7 +297,7 @@ static char tmpdir[256];
 static double logits_vs_bf16(FlabDType dt, double *scale) {
     char dir[300];
     snprintf(dir, sizeof dir, "%s/%s", tmpdir, xf_dtype_str(dt));
-    XfVariant v = {dt, NULL, NULL};
+    XfVariant v = {dt, NULL, NULL, 0};
     Transformer *t2;
     if (xf_write_variant(dir, &v) || transformer_load(dir, BE, &t2)) return INFINITY;
     const cJSON *f = cJSON_GetArrayItem(gj("forward"), 3);
@@ -328,6 +328,37 @@ static void test_dtypes(void) {
     CHECKF(ebf == 0, "rewritten bf16 weights differ by %g", ebf);
 }
 
+/* A Llama config with attention_bias + mlp_bias and all-zero o/gate/up/down
+ * biases is the same function as the Qwen2 fixture: exact same logits. */
+static void test_llama_with_biases(void) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/llama", tmpdir);
+    XfVariant v = {FLAB_BF16, NULL, NULL, 1};
+    REQUIRE(xf_write_variant(dir, &v) == 0);
+    Transformer *t2;
+    REQUIREF(transformer_load(dir, BE, &t2) == 0, "%s", flab_errmsg());
+    const ModelConfig *c = transformer_config(t2);
+    CHECK(c->o_bias && c->mlp_bias && c->qkv_bias);
+    const cJSON *f = cJSON_GetArrayItem(gj("forward"), 1);
+    int n;
+    int32_t *ids = xf_ids(cJSON_GetObjectItem(f, "ids"), &n);
+    const int32_t *idp = ids;
+    TfBatch b = {1, &idp, &n};
+    size_t cnt = (size_t)n * 2048;
+    float *a = malloc(cnt * 4), *l = malloc(cnt * 4);
+    CHECK(transformer_logits_host(T, &b, NULL, a) == 0);
+    CHECK(transformer_logits_host(t2, &b, NULL, l) == 0);
+    CHECK(xf_max_diff(a, l, cnt) == 0);
+    transformer_free(t2);
+    free(a); free(l); free(ids);
+    /* the same Llama config without the o_proj biases must name the tensor */
+    XfVariant nob = {FLAB_BF16, "model.layers.0.self_attn.o_proj.bias", NULL, 1};
+    snprintf(dir, sizeof dir, "%s/llama-nobias", tmpdir);
+    REQUIRE(xf_write_variant(dir, &nob) == 0);
+    CHECK(transformer_load(dir, BE, &t2) == -1);
+    CHECK(strstr(flab_errmsg(), "model.layers.0.self_attn.o_proj.bias") != NULL);
+}
+
 static void expect_load_error(const XfVariant *v, const char *name, const char *what) {
     char dir[300];
     snprintf(dir, sizeof dir, "%s/broken-%s", tmpdir, what);
@@ -340,11 +371,11 @@ static void expect_load_error(const XfVariant *v, const char *name, const char *
 }
 
 static void test_missing_and_misshaped(void) {
-    XfVariant miss = {FLAB_BF16, "model.layers.3.mlp.up_proj.weight", NULL};
+    XfVariant miss = {FLAB_BF16, "model.layers.3.mlp.up_proj.weight", NULL, 0};
     expect_load_error(&miss, "model.layers.3.mlp.up_proj.weight", "missing");
-    XfVariant bad = {FLAB_BF16, NULL, "model.layers.5.self_attn.k_proj.bias"};
+    XfVariant bad = {FLAB_BF16, NULL, "model.layers.5.self_attn.k_proj.bias", 0};
     expect_load_error(&bad, "model.layers.5.self_attn.k_proj.bias", "misshaped");
-    XfVariant head = {FLAB_BF16, "lm_head.weight", NULL};   /* untied: required */
+    XfVariant head = {FLAB_BF16, "lm_head.weight", NULL, 0};   /* untied: required */
     expect_load_error(&head, "lm_head.weight", "no-lm-head");
 }
 
@@ -391,6 +422,7 @@ int main(void) {
     RUN(test_ffn_keep_kl);
     calib_free();
     RUN(test_dtypes);
+    RUN(test_llama_with_biases);
     RUN(test_missing_and_misshaped);
     RUN(test_bad_inputs);
     rm_rf(tmpdir);

@@ -80,6 +80,8 @@ typedef struct {
     FlabDType dtype;
     const char *drop;        /* tensor name to leave out, or NULL */
     const char *misshape;    /* tensor name to truncate by one row, or NULL */
+    int llama_bias;          /* 1: LlamaForCausalLM with attention_bias and
+                                mlp_bias, zero o/gate/up/down biases added */
 } XfVariant;
 
 static inline const char *xf_dtype_str(FlabDType t) {
@@ -126,6 +128,29 @@ static inline int xf_write_variant(const char *dir, const XfVariant *v) {
         cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(total + sizes[i])));
         total += sizes[i];
     }
+    size_t n_extra = v->llama_bias ? 8 * 4 : 0;
+    blobs = realloc(blobs, (n + n_extra) * sizeof(char *));
+    sizes = realloc(sizes, (n + n_extra) * sizeof(size_t));
+    for (size_t i = 0; i < n_extra; i++) {
+        static const char *mods[4] = {"self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
+                                      "mlp.down_proj"};
+        int64_t len = i % 4 == 1 || i % 4 == 2 ? 512 : 192;
+        char name[96];
+        snprintf(name, sizeof name, "model.layers.%zu.%s.bias", i / 4, mods[i % 4]);
+        blobs[n + i] = NULL;
+        if (v->drop && !strcmp(name, v->drop)) continue;
+        sizes[n + i] = (size_t)len * flab_dtype_size(v->dtype);
+        blobs[n + i] = calloc(1, sizes[n + i]);
+        cJSON *e = cJSON_AddObjectToObject(hdr, name);
+        cJSON_AddStringToObject(e, "dtype", xf_dtype_str(v->dtype));
+        cJSON *sh = cJSON_AddArrayToObject(e, "shape");
+        cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)len));
+        cJSON *offs = cJSON_AddArrayToObject(e, "data_offsets");
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)total));
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(total + sizes[n + i])));
+        total += sizes[n + i];
+    }
+    n += n_extra;
     char *h = cJSON_PrintUnformatted(hdr);
     size_t hl = strlen(h), pad = (8 - hl % 8) % 8, len = 8 + hl + pad + total;
     char *file = malloc(len), path[512];
@@ -144,8 +169,21 @@ static inline int xf_write_variant(const char *dir, const XfVariant *v) {
         char *data; size_t dl; char src[512];
         snprintf(src, sizeof src, XF_FIXTURE "/%s", copies[i]);
         snprintf(path, sizeof path, "%s/%s", dir, copies[i]);
-        rc = flab_read_file(src, &data, &dl) || flab_write_file_atomic(path, data, dl) ? -1 : 0;
-        if (!rc) free(data);
+        if (flab_read_file(src, &data, &dl)) { rc = -1; break; }
+        if (i == 0 && v->llama_bias) {          /* config.json as a Llama with biases */
+            cJSON *cj = cJSON_Parse(data);
+            free(data);
+            cJSON_ReplaceItemInObject(cj, "architectures", cJSON_CreateStringArray(
+                (const char *[]){"LlamaForCausalLM"}, 1));
+            cJSON_ReplaceItemInObject(cj, "model_type", cJSON_CreateString("llama"));
+            cJSON_AddBoolToObject(cj, "attention_bias", 1);
+            cJSON_AddBoolToObject(cj, "mlp_bias", 1);
+            data = cJSON_Print(cj);
+            dl = strlen(data);
+            cJSON_Delete(cj);
+        }
+        rc = flab_write_file_atomic(path, data, dl);
+        free(data);
     }
     free(file); free(h); free(blobs); free(sizes);
     cJSON_Delete(hdr);

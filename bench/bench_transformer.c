@@ -12,7 +12,8 @@
  *                                 (KV cache; best of reps)
  *   decode_bound_tok_s            read_bw_gbs / weight_bytes
  *   decode_fraction_of_bound
- *   peak_rss_mb                   getrusage max RSS of the process */
+ *   peak_rss_mb                   getrusage max RSS after the model runs
+ *                                 (before the bandwidth buffer) */
 #include "model/transformer.h"
 #include "util/error.h"
 #include <immintrin.h>
@@ -124,7 +125,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
     }
-    double bw1 = read_bandwidth(1), bw = read_bandwidth(threads);
     FlabBackend *be = flab_backend_create(device, threads);
     Transformer *t = NULL;
     if (!be || transformer_load(argv[1], be, &t)) {
@@ -142,6 +142,8 @@ int main(int argc, char **argv) {
         if (bench_decode(t, ids, prompt, n_dec, &sec)) goto fail;
         if (sec < best_dec) best_dec = sec;
     }
+    double rss_mb = flab_peak_rss_bytes() / 1048576.0;   /* before the 1 GiB buffer */
+    double bw1 = read_bandwidth(1), bw = read_bandwidth(threads);
     double wb = (double)transformer_weight_bytes(t), dec = n_dec / best_dec;
     printf("device %s\nthreads %d\nprompt_tokens %d\ndecode_tokens %d\n", be->name, threads,
            prompt, n_dec);
@@ -149,7 +151,7 @@ int main(int argc, char **argv) {
     printf("prefill_tok_s %.2f\ndecode_tok_s %.2f\n", prompt / best_pre, dec);
     printf("decode_bound_tok_s %.2f\ndecode_fraction_of_bound %.3f\n", bw * 1e9 / wb,
            dec / (bw * 1e9 / wb));
-    printf("peak_rss_mb %.0f\n", flab_peak_rss_bytes() / 1048576.0);
+    printf("peak_rss_mb %.0f\n", rss_mb);
     transformer_free(t);
     flab_backend_destroy(be);
     free(ids);

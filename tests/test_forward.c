@@ -290,6 +290,50 @@ static void test_kv_decode_equals_full(void) {
     free(full); free(row); free(ids);
 }
 
+/* Batched generation of the 3 golden prompts equals generating each alone;
+ * with layer 2 removed, every generated token is the argmax of a
+ * teacher-forced forward (same layer list) over prompt + generation. */
+static void test_generate_batched_and_layer_subset(void) {
+    int n = cJSON_GetArraySize(gj("greedy")), lens[8], n_gen[8], n1;
+    int32_t *ids[8], *gen[8], *one;
+    const int32_t *idp[8];
+    for (int i = 0; i < n; i++) {
+        ids[i] = xf_ids(cJSON_GetObjectItem(cJSON_GetArrayItem(gj("greedy"), i), "prompt_ids"),
+                        &lens[i]);
+        idp[i] = ids[i];
+    }
+    int layers[7] = {0, 1, 3, 4, 5, 6, 7};
+    TfForwardOpts fo = {.layers = layers, .n_layers = 7};
+    TfGenerateOpts o = {.max_new_tokens = 24, .model_opts = &fo};
+    TfBatch b = {n, idp, lens};
+    REQUIRE(transformer_generate(T, &b, &o, gen, n_gen) == 0);
+    for (int i = 0; i < n; i++) {
+        TfBatch b1 = {1, &idp[i], &lens[i]};
+        REQUIRE(transformer_generate(T, &b1, &o, &one, &n1) == 0);
+        CHECKF(n1 == n_gen[i] && !memcmp(one, gen[i], (size_t)n1 * 4),
+               "prompt %d: batched and single generation differ", i);
+        free(one);
+        int len = lens[i] + n_gen[i] - 1, agree = 0;     /* last token is not fed */
+        int32_t *all = malloc((size_t)len * 4), am[512];
+        memcpy(all, ids[i], (size_t)lens[i] * 4);
+        memcpy(all + lens[i], gen[i], (size_t)(n_gen[i] - 1) * 4);
+        const int32_t *ap = all;
+        TfBatch bt = {1, &ap, &len};
+        const FlabBuf *lg;
+        float margin[512];
+        REQUIRE(transformer_forward(T, &bt, &fo, &lg) == 0 &&
+                BE->argmax(BE, am, margin, lg, len, 2048) == 0);
+        for (int s = 0; s < n_gen[i]; s++) {
+            if (margin[lens[i] - 1 + s] <= 1e-3) break;
+            CHECKF(am[lens[i] - 1 + s] == gen[i][s], "prompt %d step %d", i, s);
+            agree++;
+        }
+        printf("  prompt %d: %d tokens without layer 2, %d checked by teacher forcing\n", i,
+               n_gen[i], agree);
+        free(all); free(gen[i]); free(ids[i]);
+    }
+}
+
 /* ---- dtypes and broken checkpoints ------------------------------------------ */
 
 static char tmpdir[256];
@@ -416,6 +460,7 @@ int main(void) {
     RUN(test_golden_greedy);
     RUN(test_batched_equals_single);
     RUN(test_kv_decode_equals_full);
+    RUN(test_generate_batched_and_layer_subset);
     if (calib_setup()) printf("FAIL calib_setup: %s\n", flab_errmsg());
     RUN(test_layer_removal_kl);
     RUN(test_greedy_removal_kl);

@@ -6,7 +6,7 @@
  * (both accumulate in float64).  Rationale: the CPU ops compute in float32
  * with float32 or float64 sums; 1e-5 leaves ~100x headroom over the float32
  * rounding of sums of a few thousand terms.  Matmul is checked on the GEMV
- * path (rows <= 4) and the sgemm path, for bf16, f16 and f32 weights, with
+ * path (rows <= 16, 4-row kernel + 1-row remainder) and the sgemm path, for bf16, f16 and f32 weights, with
  * and without bias and accumulate. */
 #include "tests/testlib.h"
 #include "tests/xf_testutil.h"
@@ -66,9 +66,9 @@ static FlabWeight *make_weight(float *w, int ndim, int64_t r, int64_t c, FlabDTy
 
 static void test_matmul(void) {
     FlabDType dts[3] = {FLAB_BF16, FLAB_F16, FLAB_F32};
-    int rows_list[4] = {1, 3, 5, 37}, in = 200, out = 300;   /* odd sizes: tails */
+    int rows_list[6] = {1, 3, 5, 8, 17, 37}, in = 200, out = 300;   /* odd sizes: tails */
     for (int d = 0; d < 3; d++)
-        for (int ri = 0; ri < 4; ri++)
+        for (int ri = 0; ri < 6; ri++)
             for (int variant = 0; variant < 2; variant++) {
                 int rows = rows_list[ri];
                 float *w = rand_array((size_t)out * in, 0.1f), *b = rand_array(out, 1);

@@ -15,6 +15,7 @@
 #include "tests/testlib.h"
 #include "tests/xf_testutil.h"
 #include "model/transformer.h"
+#include "kernels/ref_ops.h"
 #include <unistd.h>
 
 static XfGolden G;
@@ -232,6 +233,38 @@ static void test_ffn_keep_kl(void) {
         printf("  %s: kl %.9g golden %.9g\n", names[s], got, w);
         for (int l = 0; l < 8; l++) transformer_set_ffn_keep(T, l, NULL, 0);
     }
+}
+
+/* The score helpers: mean KL of the model without layer 3 (golden), mean
+ * CE against the reference ops on the downloaded logits, scored-row masks. */
+static void test_score_helpers(void) {
+    TfBatch b = {C.n_seqs, C.idp, C.lens};
+    int layers[7] = {0, 1, 2, 4, 5, 6, 7};
+    TfForwardOpts o = {.layers = layers, .n_layers = 7};
+    double kl, ce, want = cJSON_GetArrayItem(cJSON_GetObjectItem(gj("calibration"),
+                                                                 "layer_removal_kl"), 3)->valuedouble;
+    REQUIRE(transformer_mean_kl(T, &b, &o, C.orig, NULL, &kl) == 0);
+    CHECKF(kl_close(kl, want), "mean_kl %.9g, golden %.9g", kl, want);
+    long n;
+    REQUIRE(transformer_mean_ce(T, &b, NULL, NULL, &ce, &n) == 0);
+    CHECK(n == C.rows - C.n_seqs);
+    float *lg = malloc((size_t)C.rows * 2048 * 4);
+    int32_t *tg = malloc((size_t)C.rows * 4);
+    double *per = malloc((size_t)C.rows * sizeof(double)), sum = 0;
+    BE->download_f32(BE, lg, C.orig, 0, (size_t)C.rows * 2048);
+    for (int s = 0, r = 0; s < C.n_seqs; s++)
+        for (int p = 0; p < C.lens[s]; p++, r++) tg[r] = p + 1 < C.lens[s] ? C.ids[s][p + 1] : -1;
+    ref_cross_entropy(per, lg, tg, C.rows, 2048);
+    for (int r = 0; r < C.rows; r++) sum += per[r];
+    CHECKF(fabs(ce - sum / n) <= 1e-6 * sum / n, "mean_ce %.9g vs reference %.9g", ce, sum / n);
+    printf("  mean CE of the full model on calibration: %.6f over %ld rows\n", ce, n);
+    uint8_t *score = calloc((size_t)C.rows, 1);
+    score[5] = 1;
+    REQUIRE(transformer_mean_ce(T, &b, NULL, score, &ce, &n) == 0);
+    CHECK(n == 1 && fabs(ce - per[5]) <= 1e-6 * per[5]);
+    memset(score, 0, (size_t)C.rows);
+    CHECK(transformer_mean_kl(T, &b, NULL, C.orig, score, &kl) == -1);
+    free(lg); free(tg); free(per); free(score);
 }
 
 /* ---- self-consistency ------------------------------------------------------- */
@@ -465,6 +498,7 @@ int main(void) {
     RUN(test_layer_removal_kl);
     RUN(test_greedy_removal_kl);
     RUN(test_ffn_keep_kl);
+    RUN(test_score_helpers);
     calib_free();
     RUN(test_dtypes);
     RUN(test_llama_with_biases);

@@ -16,6 +16,7 @@
 #include "util/error.h"
 #include <cblas.h>
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define GEMV_MAX_ROWS 16
@@ -114,11 +115,14 @@ static float dot_scalar(const float *x, const void *w, FlabDType t, int n) {
     return s;
 }
 
+/* FLAB_CPU_NO_AVX2=1 forces the portable kernels (tested that way too). */
 static int have_avx2(void) {
     static int cached = -1;
-    if (cached < 0)
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                 __builtin_cpu_supports("f16c");
+    if (cached < 0) {
+        const char *off = getenv("FLAB_CPU_NO_AVX2");
+        cached = !(off && *off && *off != '0') && __builtin_cpu_supports("avx2") &&
+                 __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    }
     return cached;
 }
 

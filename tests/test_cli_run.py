@@ -67,10 +67,10 @@ def test_generate():
 
 def test_generate_plain_and_stop():
     g = G["greedy"][1]
-    p = run("generate", FIX, "--max-new-tokens", "48", g["prompt"])
+    p = run("generate", FIX, "--device", "cpu", "--max-new-tokens", "48", g["prompt"])
     ok = p.returncode == 0 and p.stdout.rstrip("\n") == g["generated_text"].rstrip("\n")
     report("generate_plain", ok, repr(p.stdout) + p.stderr)
-    p = run("generate", FIX, "--max-new-tokens", "48", "--stop", "\n", "--json", g["prompt"])
+    p = run("generate", FIX, "--device", "cpu", "--max-new-tokens", "48", "--stop", "\n", "--json", g["prompt"])
     out = json.loads(p.stdout) if p.returncode == 0 else {"text": ""}
     want = g["generated_text"][:g["generated_text"].index("\n") + 1]
     report("generate_stop_string", out["text"] == want, repr(out["text"]))

@@ -182,7 +182,29 @@ static int load_special_ids(Src s, ModelConfig *c) {
     return add_eos(s, c);
 }
 
-static cJSON *parse_json_file(const char *path) {
+static int cmp_str_ptr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Python's json keeps the last of duplicate keys, cJSON finds the first:
+ * rather than disagree with transformers, refuse them.  Sorting keeps this
+ * O(n log n) for large objects (an index's weight_map). */
+static const char *duplicate_key(const cJSON *j) {
+    const char *dup = NULL;
+    if (cJSON_IsObject(j) && j->child && j->child->next) {
+        size_t n = (size_t)cJSON_GetArraySize(j), k = 0;
+        const char **keys = flab_xmalloc(n * sizeof *keys);
+        for (const cJSON *e = j->child; e; e = e->next) keys[k++] = e->string;
+        qsort(keys, n, sizeof *keys, cmp_str_ptr);
+        for (size_t i = 1; i < n && !dup; i++)
+            if (!strcmp(keys[i], keys[i - 1])) dup = keys[i];
+        free(keys);
+    }
+    for (const cJSON *e = j ? j->child : NULL; e && !dup; e = e->next) dup = duplicate_key(e);
+    return dup;
+}
+
+void *model_json_load(const char *path) {
     char *text;
     size_t len;
     if (flab_read_file(path, &text, &len) < 0) return NULL;
@@ -198,6 +220,10 @@ static cJSON *parse_json_file(const char *path) {
         cJSON_Delete(j);
         j = NULL;
         flab_fail("%s: not a JSON object", path);
+    } else if (duplicate_key(j)) {
+        flab_fail("%s: duplicate key \"%s\"", path, duplicate_key(j));
+        cJSON_Delete(j);
+        j = NULL;
     }
     free(text);
     return j;
@@ -209,7 +235,7 @@ static int load_generation_config(const char *dir, ModelConfig *c) {
     char *path = st_path_join(dir, "generation_config.json");
     int rc = 0;
     if (flab_path_exists(path)) {
-        cJSON *g = parse_json_file(path);
+        cJSON *g = model_json_load(path);
         rc = g ? add_eos((Src){path, g}, c) : -1;
         cJSON_Delete(g);
     }
@@ -220,7 +246,7 @@ static int load_generation_config(const char *dir, ModelConfig *c) {
 int model_config_load(const char *dir, ModelConfig *cfg) {
     memset(cfg, 0, sizeof *cfg);
     char *path = st_path_join(dir, "config.json");
-    cJSON *j = parse_json_file(path);
+    cJSON *j = model_json_load(path);
     int rc = -1;
     if (j) {
         Src s = {path, j};
@@ -271,6 +297,26 @@ static int fit_layer_types(cJSON *j, int n_layers, const char *path) {
     return rc;
 }
 
+/* cJSON_Print indents with tabs and puts a tab after ':'; rewrite that in
+ * the 2-space style of transformers' files.  A raw tab never occurs inside a
+ * printed JSON string (it is escaped), so every tab is layout. */
+char *model_json_print(const void *json) {
+    char *t = cJSON_Print((const cJSON *)json);
+    if (!t) return NULL;
+    size_t tabs = 0, n = 0;
+    for (const char *p = t; *p; p++) tabs += *p == '\t';
+    char *out = flab_xmalloc(strlen(t) + tabs + 2);
+    for (const char *p = t; *p; p++) {
+        if (*p != '\t') out[n++] = *p;
+        else if (p > t && p[-1] == ':') out[n++] = ' ';
+        else { out[n++] = ' '; out[n++] = ' '; }
+    }
+    out[n++] = '\n';
+    out[n] = 0;
+    free(t);
+    return out;
+}
+
 int model_config_write(const char *dir, const ModelConfig *cfg) {
     char *path = st_path_join(dir, "config.json");
     if (!cfg->raw) { flab_fail("%s: config has no parsed JSON to write", path); free(path); return -1; }
@@ -293,11 +339,8 @@ int model_config_write(const char *dir, const ModelConfig *cfg) {
         set_number(j, "max_window_layers", cfg->num_hidden_layers);
     int rc = fit_layer_types(j, cfg->num_hidden_layers, path);
     if (rc == 0) {
-        char *text = cJSON_Print(j);
-        size_t n = strlen(text);
-        text = flab_xrealloc(text, n + 2);
-        text[n++] = '\n';
-        rc = flab_write_file_atomic(path, text, n);
+        char *text = model_json_print(j);
+        rc = flab_write_file_atomic(path, text, strlen(text));
         free(text);
     }
     cJSON_Delete(j);

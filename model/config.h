@@ -36,4 +36,10 @@ void model_config_free(ModelConfig *cfg);
 /* Writes dir/config.json from raw with the numeric fields above updated
  * (pruned layers, intermediate size, vocab size); keeps every other key. */
 int model_config_write(const char *dir, const ModelConfig *cfg);
+
+/* Added by the implementation. */
+/* Parses a JSON object file (UTF-8 checked); a cJSON *, or NULL + error. */
+void *model_json_load(const char *path);
+/* A cJSON value printed in transformers' 2-space layout, ending in "\n". */
+char *model_json_print(const void *json);
 #endif

@@ -19,6 +19,7 @@
  *  5. tensors are sorted by name (strcmp), so st_at(i) is stable.
  * Any violation is an error naming the file and, where there is one, the
  * tensor; a hostile file never crashes the reader (see the fuzz tests). */
+#include "model/config.h"
 #include "model/safetensors.h"
 #include "model/safetensors_internal.h"
 #include "util/error.h"
@@ -353,9 +354,11 @@ static int finish(SafeTensors *st) {
         if (!strcmp(st->tensors[i].name, st->tensors[i - 1].name))
             return flab_fail("%s: tensor \"%s\": duplicate name (also in %s)",
                              st->tensors[i].file, st->tensors[i].name, st->tensors[i - 1].file);
+    static const uint64_t aligned_empty = 0;
     for (size_t i = 0; i < st->n_tensors; i++) {
         StTensor *t = &st->tensors[i];
-        if ((uintptr_t)t->data % flab_dtype_size(t->dtype) == 0 || t->nbytes == 0) continue;
+        if ((uintptr_t)t->data % flab_dtype_size(t->dtype) == 0) continue;
+        if (t->nbytes == 0) { t->data = &aligned_empty; continue; }
         void *copy = flab_xmalloc(t->nbytes);
         memcpy(copy, t->data, t->nbytes);
         st->copies = flab_xrealloc(st->copies, (st->n_copies + 1) * sizeof *st->copies);
@@ -478,12 +481,8 @@ static int check_weight_map(const SafeTensors *st, const char *index, const cJSO
 
 int st_open_index(const char *index, SafeTensors **out) {
     *out = NULL;
-    char *text;
-    size_t len;
-    if (flab_read_file(index, &text, &len) < 0) return -1;
-    cJSON *j = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!j) return flab_fail("%s: not valid JSON", index);
+    cJSON *j = model_json_load(index);  /* UTF-8, JSON object, no duplicate keys */
+    if (!j) return -1;
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(j, "weight_map");
     int rc = 0;
     SafeTensors *st = flab_xcalloc(1, sizeof *st);
@@ -508,6 +507,22 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
+/* The error for a directory without safetensors weights; a PyTorch pickle
+ * checkpoint gets a hint (flab does not unpickle: it can run code). */
+static int no_weights(const char *dir) {
+    static const char *const pickles[] = {"pytorch_model.bin", "pytorch_model.bin.index.json", NULL};
+    for (int i = 0; pickles[i]; i++) {
+        char *p = st_path_join(dir, pickles[i]);
+        int has = flab_path_exists(p);
+        free(p);
+        if (has)
+            return flab_fail("%s: has %s but no model.safetensors: flab reads safetensors only "
+                             "(convert with transformers: save_pretrained(dir, "
+                             "safe_serialization=True))", dir, pickles[i]);
+    }
+    return flab_fail("%s: no model.safetensors or model.safetensors.index.json", dir);
+}
+
 int st_open(const char *path, SafeTensors **out) {
     *out = NULL;
     if (is_dir(path)) {
@@ -516,7 +531,7 @@ int st_open(const char *path, SafeTensors **out) {
         int rc;
         if (flab_path_exists(single)) rc = st_open_file(single, out);
         else if (flab_path_exists(index)) rc = st_open_index(index, out);
-        else rc = flab_fail("%s: no model.safetensors or model.safetensors.index.json", path);
+        else rc = no_weights(path);
         free(single);
         free(index);
         return rc;

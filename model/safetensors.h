@@ -61,4 +61,16 @@ typedef struct {
  * metadata {"format": "pt"}. */
 int st_write_dir(const char *dir, const StWriteTensor *tensors, size_t n,
                  size_t max_shard_bytes);
+/* Within each file the byte order is the reference writer's: dtype widest
+ * first (F32, BF16, F16), then name (so every tensor stays aligned); for a
+ * one-dtype checkpoint that is name order.  The sharded layout follows
+ * huggingface_hub (name order, a new shard when the next tensor would pass
+ * the limit); stale model files of an earlier checkpoint in dir are removed.
+ * st_write_file writes one .safetensors file at path (durably, no index). */
+int st_write_file(const char *path, const StWriteTensor *tensors, size_t n);
+/* Parses a shard size like HF's max_shard_size: "5GB" = 5*10^9 bytes,
+ * "500MiB" = 500*2^20, "1000" = bytes. */
+int st_parse_size(const char *s, size_t *out);
+/* A StWriteTensor that points at t's data (for read-modify-write). */
+StWriteTensor st_write_view(const StTensor *t);
 #endif

@@ -149,7 +149,7 @@ const int32_t *tok_cache_get(const tok_cache *c, const char *key, size_t len, si
 }
 
 void tok_cache_put(tok_cache *c, const char *key, size_t len, const int32_t *ids, size_t n) {
-    if (!c->cap || n == 0 || len > 4096) return;
+    if (!c->cap || n == 0 || len == 0 || len > 4096) return;
     if (c->n >= c->max_entries || c->keys_len + len > UINT32_MAX / 2 ||
         c->ids_len + n > UINT32_MAX / 8) cache_clear(c);
     if (c->keys_len + len > c->keys_cap) {
@@ -179,6 +179,7 @@ void tok_ids_push(tok_ids *a, int32_t x) {
 }
 
 void tok_ids_append(tok_ids *a, const int32_t *x, size_t n) {
+    if (!n) return;
     if (a->n + n > a->cap) {
         a->cap = (a->n + n) * 2 + 64;
         a->v = flab_xrealloc(a->v, a->cap * sizeof *a->v);

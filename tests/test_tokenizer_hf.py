@@ -342,4 +342,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as e:   # a crash of the tool is a failure with its message
+        print(f"FAIL tokenizer_hf: {type(e).__name__}: {str(e)[:800]}")
+        sys.exit(1)

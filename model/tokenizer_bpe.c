@@ -72,14 +72,14 @@ static void byte_map(const char *w, size_t len, tok_buf *out) {
 
 static int initial_symbols(const flab_tokenizer *t, const char *w, size_t len, tok_ids *sym) {
     if (!t->byte_level) return symbols_from_chars(t, w, len, sym);
-    size_t i = 0;
+    size_t i = 0, base = sym->n;
     for (; i < len; i++) {
         int32_t id = t->byte_char_id[(unsigned char)w[i]];
         if (id < 0) break;
         tok_ids_push(sym, id);
     }
     if (i == len) return 0;
-    sym->n = 0;                              /* some byte char is not in the vocab */
+    sym->n = base;                           /* some byte char is not in the vocab */
     tok_buf m = {0};
     byte_map(w, len, &m);
     int rc = symbols_from_chars(t, m.s, m.n, sym);

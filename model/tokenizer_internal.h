@@ -20,8 +20,10 @@
 
 uint64_t tok_hash(const char *s, size_t len);
 
-/* string -> int32; keys are borrowed (must outlive the map). */
-typedef struct { const char *key; uint32_t len; int32_t val; } tok_strslot;
+/* string -> int32; keys are borrowed (must outlive the map) and are C strings
+ * without embedded NULs.  A slot is 16 bytes: meta = high 20 bits of the hash |
+ * min(len, 4095), so most mismatches are rejected without touching the key. */
+typedef struct { const char *key; int32_t val; uint32_t meta; } tok_strslot;
 typedef struct { tok_strslot *slots; size_t cap, n; } tok_strmap;
 void tok_strmap_init(tok_strmap *m, size_t expected);
 void tok_strmap_free(tok_strmap *m);

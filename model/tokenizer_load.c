@@ -101,7 +101,7 @@ static int load_one_merge(flab_tokenizer *t, const cJSON *m, size_t rank, char *
     if (ia < 0 || ib < 0)
         return flab_fail("%s: model.merges[%zu]: token \"%.*s\" is not in the vocab", t->name, rank,
                          (int)(ia < 0 ? alen : blen), ia < 0 ? a : b);
-    if (alen + blen > *tmp_cap) { *tmp_cap = (alen + blen) * 2; *tmp = flab_xrealloc(*tmp, *tmp_cap); }
+    if (!*tmp || alen + blen > *tmp_cap) { *tmp_cap = (alen + blen) * 2 + 16; *tmp = flab_xrealloc(*tmp, *tmp_cap); }
     memcpy(*tmp, a, alen); memcpy(*tmp + alen, b, blen);
     int32_t ir = vocab_id(t, *tmp, alen + blen);
     if (ir < 0)

@@ -33,7 +33,7 @@ static int bad_bool(const flab_tokenizer *t, const char *comp, const char *key) 
 pcre2_code *tok_compile_regex(const flab_tokenizer *t, const char *pattern, int literal,
                               const char *what) {
     int err; PCRE2_SIZE off;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);   /* UCP is invalid with LITERAL */
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &err, &off, NULL);
     if (!re) {
         PCRE2_UCHAR msg[160];

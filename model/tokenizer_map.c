@@ -18,42 +18,60 @@ static size_t pow2_at_least(size_t n) {
     return c;
 }
 
+/* Capacity for `expected` entries at load <= 2/3; tables grow past 3/4. */
+static size_t table_cap(size_t expected) { return pow2_at_least(expected + expected / 2 + 1); }
+static int table_full(size_t n, size_t cap) { return (n + 1) * 4 > cap * 3; }
+
 /* ---- string -> int32 ----------------------------------------------------- */
 
 void tok_strmap_init(tok_strmap *m, size_t expected) {
-    m->cap = pow2_at_least(expected * 2 + 1);
+    m->cap = table_cap(expected);
     m->n = 0;
     m->slots = flab_xcalloc(m->cap, sizeof *m->slots);
 }
 
 void tok_strmap_free(tok_strmap *m) { free(m->slots); memset(m, 0, sizeof *m); }
 
+static inline uint32_t str_meta(uint64_t h, size_t len) {
+    return ((uint32_t)(h >> 32) & 0xFFFFF000u) | (uint32_t)(len < 4095 ? len : 4095);
+}
+
+static inline int key_equal(const tok_strslot *s, uint32_t meta, const char *key, size_t len) {
+    if (s->meta != meta) return 0;
+    if (len >= 4095 && strlen(s->key) != len) return 0;
+    return memcmp(s->key, key, len) == 0;
+}
+
 static void strmap_grow(tok_strmap *m) {
     tok_strmap bigger;
     tok_strmap_init(&bigger, m->cap);
     for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].key) tok_strmap_put(&bigger, m->slots[i].key, m->slots[i].len, m->slots[i].val);
+        if (m->slots[i].key) tok_strmap_put(&bigger, m->slots[i].key, strlen(m->slots[i].key), m->slots[i].val);
     free(m->slots);
     *m = bigger;
 }
 
 int tok_strmap_put(tok_strmap *m, const char *key, size_t len, int32_t val) {
-    if ((m->n + 1) * 2 > m->cap) strmap_grow(m);
-    size_t mask = m->cap - 1, i = tok_hash(key, len) & mask;
+    if (table_full(m->n, m->cap)) strmap_grow(m);
+    uint64_t h = tok_hash(key, len);
+    uint32_t meta = str_meta(h, len);
+    size_t mask = m->cap - 1, i = h & mask;
     for (;; i = (i + 1) & mask) {
         tok_strslot *s = &m->slots[i];
-        if (!s->key) { s->key = key; s->len = (uint32_t)len; s->val = val; m->n++; return 0; }
-        if (s->len == len && memcmp(s->key, key, len) == 0) { s->val = val; return 1; }
+        if (!s->key) { s->key = key; s->val = val; s->meta = meta; m->n++; return 0; }
+        if (key_equal(s, meta, key, len)) { s->val = val; return 1; }
     }
 }
 
 int32_t tok_strmap_get(const tok_strmap *m, const char *key, size_t len) {
     if (!m->cap) return -1;
-    size_t mask = m->cap - 1, i = tok_hash(key, len) & mask;
+    uint64_t h = tok_hash(key, len);
+    uint32_t meta = str_meta(h, len);
+    size_t mask = m->cap - 1, i = h & mask;
     for (;; i = (i + 1) & mask) {
         const tok_strslot *s = &m->slots[i];
         if (!s->key) return -1;
-        if (s->len == len && memcmp(s->key, key, len) == 0) return s->val;
+        if (key_equal(s, meta, key, len)) return s->val;
     }
 }
 
@@ -67,7 +85,7 @@ static inline size_t pair_slot(uint64_t key, size_t mask) {
 }
 
 void tok_pairmap_init(tok_pairmap *m, size_t expected) {
-    m->cap = pow2_at_least(expected * 2 + 1);
+    m->cap = table_cap(expected);
     m->n = 0;
     m->slots = flab_xcalloc(m->cap, sizeof *m->slots);
 }
@@ -90,7 +108,7 @@ static void pairmap_grow(tok_pairmap *m) {
 }
 
 void tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t result) {
-    if ((m->n + 1) * 2 > m->cap) pairmap_grow(m);
+    if (table_full(m->n, m->cap)) pairmap_grow(m);
     uint64_t key = pair_key(a, b);
     size_t mask = m->cap - 1, i = pair_slot(key, mask);
     for (;; i = (i + 1) & mask) {
@@ -149,7 +167,7 @@ const int32_t *tok_cache_get(const tok_cache *c, const char *key, size_t len, si
 }
 
 void tok_cache_put(tok_cache *c, const char *key, size_t len, const int32_t *ids, size_t n) {
-    if (!c->cap || n == 0 || len > 4096) return;
+    if (!c->cap || n == 0 || len == 0 || len > 4096) return;
     if (c->n >= c->max_entries || c->keys_len + len > UINT32_MAX / 2 ||
         c->ids_len + n > UINT32_MAX / 8) cache_clear(c);
     if (c->keys_len + len > c->keys_cap) {
@@ -179,6 +197,7 @@ void tok_ids_push(tok_ids *a, int32_t x) {
 }
 
 void tok_ids_append(tok_ids *a, const int32_t *x, size_t n) {
+    if (!n) return;
     if (a->n + n > a->cap) {
         a->cap = (a->n + n) * 2 + 64;
         a->v = flab_xrealloc(a->v, a->cap * sizeof *a->v);

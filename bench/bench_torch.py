@@ -9,6 +9,10 @@ after it; best of REPS.  Prints `key value` lines (torch_version,
 transformers_version, prefill_tok_s, decode_tok_s, peak_rss_mb).
 
 usage: bench_torch.py MODEL_DIR [--threads 2] [--prompt 128] [--decode 32] [--reps 3]
+                      [--compare FLAB_LOGITS.bin]
+--compare: the file bench_transformer --dump-logits wrote (logits of the first
+16 prompt tokens); prints logits_max_rel_err (max |flab - torch| / max |torch|)
+and argmax_agreement.
 """
 import argparse
 import resource
@@ -25,6 +29,7 @@ def main():
     ap.add_argument("--prompt", type=int, default=128)
     ap.add_argument("--decode", type=int, default=32)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--compare")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model = transformers.AutoModelForCausalLM.from_pretrained(
@@ -36,6 +41,14 @@ def main():
         s = (s * 1103515245 + 12345) & 0xFFFFFFFF
         ids.append((s >> 8) % min(V, 50000))
     x = torch.tensor([ids])
+    if a.compare:
+        n = min(16, a.prompt)
+        with torch.no_grad():
+            ref = model(input_ids=x[:, :n]).logits[0].numpy()
+        import numpy as np
+        got = np.fromfile(a.compare, dtype=np.float32).reshape(ref.shape)
+        print("logits_max_rel_err %.3g" % (np.abs(got - ref).max() / np.abs(ref).max()))
+        print("argmax_agreement %.3f" % (got.argmax(-1) == ref.argmax(-1)).mean())
     best_pre = best_dec = float("inf")
     with torch.no_grad():
         for _ in range(a.reps):

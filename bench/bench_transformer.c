@@ -12,6 +12,9 @@
  *                                 (KV cache; best of reps)
  *   decode_bound_tok_s            read_bw_gbs / weight_bytes
  *   decode_fraction_of_bound
+ *   --dump-logits FILE            also writes the float32 logits [16, vocab]
+ *                                 of the first 16 prompt tokens to FILE
+ *                                 (bench_torch.py --compare checks them)
  *   peak_rss_mb                   getrusage max RSS after the model runs
  *                                 (before the bandwidth buffer) */
 #include "model/transformer.h"
@@ -110,6 +113,20 @@ static int bench_decode(Transformer *t, const int32_t *ids, int n, int n_dec, do
     return rc ? -1 : 0;
 }
 
+/* Teacher-forced logits of ids[0..n) to a raw float32 file. */
+static int dump_logits(Transformer *t, const int32_t *ids, int n, const char *path) {
+    size_t cnt = (size_t)n * transformer_config(t)->vocab_size;
+    float *lg = malloc(cnt * sizeof(float));
+    const int32_t *idp = ids;
+    TfBatch b = {1, &idp, &n};
+    int rc = transformer_logits_host(t, &b, NULL, lg);
+    FILE *f = rc ? NULL : fopen(path, "wb");
+    if (!rc && (!f || fwrite(lg, sizeof(float), cnt, f) != cnt)) rc = flab_fail("%s: cannot write", path);
+    if (f && fclose(f)) rc = flab_fail("%s: cannot write", path);
+    free(lg);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s MODEL_DIR [--threads N] [--prompt N] [--decode N] "
@@ -117,13 +134,14 @@ int main(int argc, char **argv) {
         return 2;
     }
     int threads = 2, prompt = 128, n_dec = 32, reps = 3;
-    const char *device = "cpu";
+    const char *device = "cpu", *dump = NULL;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--prompt")) prompt = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--decode")) n_dec = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
+        else if (!strcmp(argv[i], "--dump-logits")) dump = argv[i + 1];
     }
     FlabBackend *be = flab_backend_create(device, threads);
     Transformer *t = NULL;
@@ -142,6 +160,7 @@ int main(int argc, char **argv) {
         if (bench_decode(t, ids, prompt, n_dec, &sec)) goto fail;
         if (sec < best_dec) best_dec = sec;
     }
+    if (dump && dump_logits(t, ids, prompt < 16 ? prompt : 16, dump)) goto fail;
     double rss_mb = flab_peak_rss_bytes() / 1048576.0;   /* before the 1 GiB buffer */
     double bw1 = read_bandwidth(1), bw = read_bandwidth(threads);
     double wb = (double)transformer_weight_bytes(t), dec = n_dec / best_dec;

@@ -5,7 +5,9 @@
 #           Qwen2-0.5B's shape (bench/make_random_model.py, bf16, ~1 GB,
 #           cached in $BUILD/bench-models)
 #   flab:   $BUILD/bench/bench_transformer (prefill + batch-1 decode, read bandwidth)
-#   torch:  bench/bench_torch.py with $PYTHON (transformers float32 eager);
+#   torch:  bench/bench_torch.py with $PYTHON (transformers float32 eager),
+#           which also checks flab's logits of the first 16 prompt tokens
+#           against its own (logits_max_rel_err, argmax_agreement);
 #           TORCH_PYTHONS="python1 python2" to compare several torch installs.
 # usage: BUILD=build bench/bench_transformer.sh [THREADS=2] [PROMPT=128] [DECODE=32]
 set -eu
@@ -22,14 +24,15 @@ val() { awk -v k="$1" '$1 == k {print $2}' "$2"; }
 echo "# $(date -u +%FT%TZ) host $(hostname) cpus $(nproc) load $(cut -d' ' -f1-3 /proc/loadavg)"
 for m in tests/fixtures/tiny-qwen2 "$MODEL"; do
   out=$(mktemp)
+  lg=$(mktemp)
   "$BUILD/bench/bench_transformer" "$m" --threads "$THREADS" --prompt "$PROMPT" \
-      --decode "$DECODE" --reps "$REPS" > "$out"
+      --decode "$DECODE" --reps "$REPS" --dump-logits "$lg" > "$out"
   echo "== $m"
   sed 's/^/flab  /' "$out"
   for py in $TORCH_PYTHONS; do
     tout=$(mktemp)
     if "$py" bench/bench_torch.py "$m" --threads "$THREADS" --prompt "$PROMPT" \
-        --decode "$DECODE" --reps "$REPS" > "$tout" 2>/dev/null; then
+        --decode "$DECODE" --reps "$REPS" --compare "$lg" > "$tout" 2>/dev/null; then
       tv=$(val torch_version "$tout")
       sed "s/^/torch-$tv  /" "$tout"
       awk -v fp="$(val prefill_tok_s "$out")" -v fd="$(val decode_tok_s "$out")" \
@@ -40,5 +43,5 @@ for m in tests/fixtures/tiny-qwen2 "$MODEL"; do
     fi
     rm -f "$tout"
   done
-  rm -f "$out"
+  rm -f "$out" "$lg"
 done

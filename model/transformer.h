@@ -21,7 +21,11 @@
  *  - hidden capture / restart: TfForwardOpts.capture[i] receives the
  *    residual stream entering layers[i] (i = n_layers: after the last layer,
  *    before the final norm); start_at + start_hidden resume at layers[start_at]
- *    from a captured residual of the same batch. */
+ *    from a captured residual of the same batch.
+ *
+ * Threads: a Transformer and its backend are used by one thread at a time
+ * (the backend parallelises each op itself).  The CPU backend sets OpenBLAS
+ * to one thread per call, since its own pool owns the cores. */
 #ifndef FLAB_MODEL_TRANSFORMER_H
 #define FLAB_MODEL_TRANSFORMER_H
 #include "kernels/ops.h"

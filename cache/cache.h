@@ -163,7 +163,8 @@ void cache_artifact_free(CacheArtifact *a);   /* frees members, not a itself; ze
  * query plus one stat() when the directory is there. */
 int cache_lookup(FlabCache *c, const char *key, CacheArtifact *out);
 
-/* Calls cb for each committed artifact (manifest not filled: files = NULL);
+/* Calls cb for each committed artifact, oldest first (manifest not loaded:
+ * files = NULL, nfiles = its file count);
  * cb returns nonzero to stop.  0 or -1. */
 typedef int (*cache_artifact_cb)(const CacheArtifact *a, void *ud);
 int cache_list(FlabCache *c, cache_artifact_cb cb, void *ud);
@@ -180,7 +181,11 @@ int cache_list(FlabCache *c, cache_artifact_cb cb, void *ud);
  * =================================================================== */
 typedef struct CacheBuild CacheBuild;
 
-enum { CACHE_BEGIN_NOWAIT = 1 };  /* flag: return 2 instead of waiting when another builder holds the key */
+enum {
+    CACHE_BEGIN_NOWAIT = 1,  /* return 2 instead of waiting while another builder holds the key */
+    CACHE_BEGIN_FORCE = 2    /* build even if the key is committed (flab build -B); the
+                                commit then replaces the artifact */
+};
 
 /* Takes the per-key lock (I5; waits unless CACHE_BEGIN_NOWAIT), removes any
  * stale staging of this key (I6), creates an empty private staging dir.

@@ -77,8 +77,14 @@ int cmd_show(int argc, char **argv) {
     const Target *t = &p.g->targets[ti];
     printf("target:    %s (rule %s, version %d)\n", t->name, t->rule->name, t->rule->version);
     printf("key:       %s\n", t->key);
-    for (size_t i = 0; i < t->nparams; i++)
-        printf("  %-14s = %s\n", t->rule->params[i].name, t->values[i]);
+    for (size_t i = 0; i < t->nparams; i++) {
+        printf("  %-14s = ", t->rule->params[i].name);
+        for (const char *s = t->values[i]; *s; s++) {   /* indent continuation lines */
+            if (*s == '\n') printf("\n%19s", "");
+            else putchar(*s);
+        }
+        putchar('\n');
+    }
     CacheArtifact a = {0};
     int rc = EXIT_OK, r = cache_lookup(p.c, t->key, &a);
     if (r == 1) { printf("state:     fresh\n"); show_artifact(&p, t, &a); }

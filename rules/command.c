@@ -56,15 +56,15 @@ static int command_run(RuleCtx *ctx) {
     const char *run = rule_str(ctx, "run");
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0) return flab_fail_errno("%s: fork", ctx->target);
+    if (pid < 0) return flab_fail_errno("fork");
     if (pid == 0) exec_command(ctx, run);
     int status;
     while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return flab_fail_errno("%s: waitpid", ctx->target);
+        if (errno != EINTR) return flab_fail_errno("waitpid");
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
     if (WIFSIGNALED(status))
-        return flab_fail("%s: command killed by signal %d", ctx->target, WTERMSIG(status));
-    return flab_fail("%s: command exited with status %d", ctx->target, WEXITSTATUS(status));
+        return flab_fail("command killed by signal %d", WTERMSIG(status));
+    return flab_fail("command exited with status %d", WEXITSTATUS(status));
 }
 
 static int command_check(const RuleCtx *ctx) {

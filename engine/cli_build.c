@@ -95,6 +95,7 @@ int cmd_build(int argc, char **argv) {
     Project p;
     int rc = EXIT_USAGE;
     if (project_open(&a.pa, &p) < 0) { project_args_free(&a.pa); return EXIT_USAGE; }
+    double t_load = progress_now();
     int *roots = NULL;
     size_t nroots;
     Plan plan = {0};
@@ -106,8 +107,12 @@ int cmd_build(int argc, char **argv) {
         cli_error("%s", flab_errmsg());
         goto out;
     }
+    double t_plan = progress_now();
     if (a.dry) { dry_run(&p, &plan); rc = EXIT_OK; goto out; }
     record_fresh(&p, &plan);
+    if (getenv("FLAB_TIMING"))   /* like ninja -d stats: where a no-op build spends its time */
+        fprintf(stderr, "flab: timing: load %.1f ms, plan %.1f ms, records %.1f ms\n",
+                (t_load - t0) * 1e3, (t_plan - t_load) * 1e3, (progress_now() - t_plan) * 1e3);
     if (!plan.nrun) {
         printf("flab: no work to do (%zu target%s fresh)\n", plan.nwant, plan.nwant == 1 ? "" : "s");
         rc = EXIT_OK;

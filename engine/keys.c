@@ -3,6 +3,7 @@
 #include "util/error.h"
 #include <cjson/cJSON.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -29,17 +30,52 @@ static void digest_hex(XXH3_state_t *st, char out[33]) {
     out[32] = 0;
 }
 
-static int hash_inputs(Graph *g, Target *t, const EngineStore *s) {
+/* Inputs shared by many targets (a model directory, a data file) are
+ * hashed once per computation: a map abs path -> Input already hashed. */
+typedef struct {
+    const Input **slots;
+    size_t n, cap;
+} Memo;
+
+static size_t path_hash(const char *s) {
+    size_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static const Input **memo_slot(Memo *m, const char *path) {
+    size_t h = path_hash(path) & (m->cap - 1);
+    while (m->slots[h] && strcmp(m->slots[h]->abs, path)) h = (h + 1) & (m->cap - 1);
+    return &m->slots[h];
+}
+
+static void memo_add(Memo *m, const Input *in) {
+    if (2 * (m->n + 1) > m->cap) {
+        Memo bigger = {flab_xcalloc(m->cap ? 2 * m->cap : 64, sizeof *m->slots), 0,
+                       m->cap ? 2 * m->cap : 64};
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->slots[i]) { *memo_slot(&bigger, m->slots[i]->abs) = m->slots[i]; bigger.n++; }
+        free(m->slots);
+        *m = bigger;
+    }
+    const Input **slot = memo_slot(m, in->abs);
+    if (!*slot) { *slot = in; m->n++; }
+}
+
+static int hash_inputs(Graph *g, Target *t, const EngineStore *s, Memo *memo) {
     for (size_t i = 0; i < t->ninputs; i++) {
         Input *in = &t->inputs[i];
         if (in->dep >= 0) {
             memcpy(in->key, g->targets[in->dep].key, 33);
             continue;
         }
+        const Input *seen = memo->cap ? *memo_slot(memo, in->abs) : NULL;
+        if (seen) { memcpy(in->key, seen->key, 33); continue; }
         if (s->hash_path(s->ud, in->abs, in->key) < 0) {
             flab_error_prefix("[%s]: input '%s': ", t->name, in->ref);
             return -1;
         }
+        memo_add(memo, in);
     }
     return 0;
 }
@@ -69,13 +105,16 @@ static void key_of(const Target *t, char out[33]) {
 }
 
 int keys_compute(Graph *g, const unsigned char *need, const EngineStore *s) {
-    for (size_t k = 0; k < g->n; k++) {
+    Memo memo = {0};
+    int r = 0;
+    for (size_t k = 0; k < g->n && !r; k++) {
         Target *t = &g->targets[g->order[k]];
         if (need && !need[g->order[k]]) continue;
-        if (hash_inputs(g, t, s) < 0) return -1;
-        key_of(t, t->key);
+        r = hash_inputs(g, t, s, &memo);
+        if (!r) key_of(t, t->key);
     }
-    return 0;
+    free(memo.slots);
+    return r;
 }
 
 char *keys_describe(const Graph *g, const Target *t) {

@@ -3,6 +3,7 @@
 #include "engine/commands.h"
 #include "engine/version.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -37,6 +38,13 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    /* `flab -f FLABFILE COMMAND ...`: the engine commands read $FLAB_FILE */
+    if (argc >= 3 && !strcmp(argv[1], "-f")) {
+        setenv("FLAB_FILE", argv[2], 1);
+        argv[2] = argv[0];
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 2) { usage(stderr); return 2; }
     const char *name = argv[1];
     if (!strcmp(name, "--version") || !strcmp(name, "version")) {

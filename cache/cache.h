@@ -104,7 +104,11 @@ int flab_hash_is_valid(const char *s);
 typedef struct FlabCache FlabCache;
 
 /* Creates (mkdir -p) or opens the cache in dir.  Fails, with a message naming
- * the file, on an index of unknown application_id/version (I7).  0 or -1. */
+ * the file, on an index of unknown application_id/version (I7).  0 or -1.
+ * Durability: by default every durable step is fsynced (power-loss safe).
+ * The environment variable FLAB_CACHE_FSYNC=0 turns fsync off for the whole
+ * process (tests, benchmarks, scratch caches): kill -9 safety (all
+ * invariants) is unchanged, only power-loss durability is given up. */
 int cache_open(const char *dir, FlabCache **out);
 void cache_close(FlabCache *c);             /* NULL is fine */
 const char *cache_dir(const FlabCache *c);  /* absolute path of the cache dir */

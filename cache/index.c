@@ -114,7 +114,9 @@ static int open_db(FlabCache *c) {
     free(path);
     if (rc != SQLITE_OK) return cache_i_sql_fail(c, "open");
     sqlite3_busy_timeout(c->db, 60000);
-    if (cache_i_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", "set WAL") < 0) return -1;
+    const char *pragmas = cache_i_sync_enabled() ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                                 : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
+    if (cache_i_exec(c, pragmas, "set WAL") < 0) return -1;
     return check_or_create_schema(c);
 }
 

@@ -42,6 +42,10 @@ void cache_i_walk_free(CacheWalkEntry *e, size_t n);
 int cache_i_remove_tree(const char *path);
 /* fsync a directory by path. */
 int cache_i_fsync_dir(const char *path);
+/* fsync(fd) unless FLAB_CACHE_FSYNC=0 is set in the environment (see
+ * cache_open in cache.h); cache_i_fsync_dir obeys it too. */
+int cache_i_fsync_fd(int fd);
+int cache_i_sync_enabled(void);
 
 /* ---- locks (cache/lock.c) ---- */
 /* flock(LOCK_EX) on path (created if needed).  Returns 0 and *fd when held,

@@ -36,7 +36,7 @@ static int copy_file(const char *src, const char *dst, unsigned mode) {
         if (w < 0) rc = flab_fail_errno("%s: copy", dst);
         if (w <= 0) break;
     }
-    if (rc == 0 && fsync(out) < 0) rc = flab_fail_errno("%s: fsync", dst);
+    if (rc == 0 && cache_i_fsync_fd(out) < 0) rc = flab_fail_errno("%s: fsync", dst);
     close(in);
     if (out >= 0) close(out);
     return rc;

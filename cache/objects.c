@@ -59,7 +59,7 @@ static int seal_file(const char *path, int exec, char hash[33], int64_t *size) {
     struct stat st;
     int rc = fstat(fd, &st);
     if (rc == 0) rc = cache_i_hash_file_fd(fd, st.st_size, hash);
-    if (rc == 0) rc = fsync(fd);
+    if (rc == 0) rc = cache_i_fsync_fd(fd);
     if (rc == 0) rc = fchmod(fd, exec ? 0555 : 0444);
     if (rc < 0) flab_fail_errno("%s: hash/fsync", path);
     *size = st.st_size;
@@ -73,7 +73,12 @@ static int link_object(FlabCache *c, const char *path, const char *hash, int exe
     char *dir = flab_xstrdup(obj);
     *strrchr(dir, '/') = 0;
     int rc = 0;
-    if (mkdir(dir, 0755) == 0) rc = cache_i_fsync_dir(dir) == 0 ? 0 : -1;
+    if (mkdir(dir, 0755) == 0) {
+        /* the new objects/ab entry must be durable in objects/ */
+        char *parent = cache_i_join(c->dir, "objects");
+        rc = cache_i_fsync_dir(parent);
+        free(parent);
+    }
     else if (errno != EEXIST) rc = flab_fail_errno("%s: mkdir", dir);
     if (rc == 0 && link(path, obj) < 0) {
         struct stat have, mine;

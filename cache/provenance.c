@@ -109,7 +109,7 @@ int cache_i_provenance_commit(FlabCache *c, const char *target, const char *key,
     int fd = -1, rc = cache_i_lock_file(lock, 0, &fd);
     free(lock);
     if (rc < 0) return -1;
-    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, cache_i_sync_enabled());
     git_repository *repo = NULL;
     remove_stale_git_locks(c);
     rc = open_repo(c, &repo);

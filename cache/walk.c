@@ -40,7 +40,21 @@ char *cache_i_unique(FlabCache *c, const char *dir, const char *prefix) {
     return s;
 }
 
+int cache_i_sync_enabled(void) {
+    static int enabled = -1;
+    if (enabled < 0) {
+        const char *e = getenv("FLAB_CACHE_FSYNC");
+        enabled = !(e && !strcmp(e, "0"));
+    }
+    return enabled;
+}
+
+int cache_i_fsync_fd(int fd) {
+    return cache_i_sync_enabled() ? fsync(fd) : 0;
+}
+
 int cache_i_fsync_dir(const char *path) {
+    if (!cache_i_sync_enabled()) return 0;
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return flab_fail_errno("%s: cannot open directory", path);
     int rc = fsync(fd);

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 /* A fresh scratch directory under $TMPDIR (or /tmp), malloc'd path. */
-static char *ct_tmpdir(void) {
+static inline char *ct_tmpdir(void) {
     const char *base = getenv("TMPDIR");
     char tmpl[512];
     snprintf(tmpl, sizeof tmpl, "%s/flab-cache-test.XXXXXX", base && base[0] ? base : "/tmp");
@@ -22,14 +22,14 @@ static char *ct_tmpdir(void) {
     return d ? strdup(d) : NULL;
 }
 
-static void ct_rmrf(const char *path) {
+static inline void ct_rmrf(const char *path) {
     char cmd[1024];
     /* only directories: files may be hard links to objects whose mode matters */
     snprintf(cmd, sizeof cmd, "find '%s' -type d -exec chmod u+w {} + 2>/dev/null; rm -rf '%s'", path, path);
     if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", path);
 }
 
-static char *ct_path(const char *dir, const char *rel) {
+static inline char *ct_path(const char *dir, const char *rel) {
     size_t n = strlen(dir) + strlen(rel) + 2;
     char *p = malloc(n);
     snprintf(p, n, "%s/%s", dir, rel);
@@ -37,7 +37,7 @@ static char *ct_path(const char *dir, const char *rel) {
 }
 
 /* Writes dir/rel (creating parents) with the given bytes and mode. */
-static int ct_write(const char *dir, const char *rel, const void *data, size_t len, unsigned mode) {
+static inline int ct_write(const char *dir, const char *rel, const void *data, size_t len, unsigned mode) {
     char *p = ct_path(dir, rel);
     char *slash = strrchr(p, '/');
     *slash = 0;
@@ -51,12 +51,12 @@ static int ct_write(const char *dir, const char *rel, const void *data, size_t l
     return rc;
 }
 
-static int ct_write_str(const char *dir, const char *rel, const char *s) {
+static inline int ct_write_str(const char *dir, const char *rel, const char *s) {
     return ct_write(dir, rel, s, strlen(s), 0644);
 }
 
 /* 1 if file dir/rel holds exactly s. */
-static int ct_file_is(const char *dir, const char *rel, const char *s) {
+static inline int ct_file_is(const char *dir, const char *rel, const char *s) {
     char *p = ct_path(dir, rel), *data = NULL;
     size_t len;
     int ok = flab_read_file(p, &data, &len) == 0 && len == strlen(s) && !memcmp(data, s, len);
@@ -66,5 +66,5 @@ static int ct_file_is(const char *dir, const char *rel, const char *s) {
 }
 
 /* A key that names a test artifact (XXH3 of a label). */
-static void ct_key(const char *label, char key[33]) { flab_hash_bytes(label, strlen(label), key); }
+static inline void ct_key(const char *label, char key[33]) { flab_hash_bytes(label, strlen(label), key); }
 #endif

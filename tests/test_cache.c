@@ -167,7 +167,9 @@ static int commit_simple(FlabCache *c, const char *label, const char *content, C
     ct_write_str(cache_build_outdir(b), "out.txt", content);
     ct_write_str(cache_build_outdir(b), "sub/dir/deep.txt", "deep");
     ct_write(cache_build_outdir(b), "tool.sh", "#!/bin/sh\necho hi\n", 18, 0755);
-    mkdir(ct_path(cache_build_outdir(b), "emptydir"), 0755);
+    char *empty = ct_path(cache_build_outdir(b), "emptydir");
+    mkdir(empty, 0755);
+    free(empty);
     FILE *log = fopen(cache_build_logpath(b), "w");
     fprintf(log, "building %s\n", label);
     fclose(log);

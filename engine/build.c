@@ -330,10 +330,7 @@ static int deps_state(Exec *x, const Target *t) {
 
 static void try_start(Exec *x, Job *j) {
     const Target *t = &x->g->targets[j->target];
-    int flags = CACHE_BEGIN_NOWAIT;
-#ifdef CACHE_BEGIN_FORCE
-    if (x->o->force) flags |= CACHE_BEGIN_FORCE;
-#endif
+    int flags = CACHE_BEGIN_NOWAIT | (x->o->force ? CACHE_BEGIN_FORCE : 0);
     int r = cache_begin(x->c, t->key, flags, &j->b);
     if (r == 2) {   /* another flab builds this key: wait for it */
         if (j->state != J_WAITING)
@@ -343,9 +340,8 @@ static void try_start(Exec *x, Job *j) {
         return;
     }
     if (r == 1) {
-        progress_print(x->prog, "flab: %s: %s\n", t->name, x->o->force
-                       ? "already in the cache (this cache cannot force a rebuild)"
-                       : "built meanwhile by another flab: taken from the cache");
+        progress_print(x->prog, "flab: %s: built meanwhile by another flab: taken from the cache\n",
+                       t->name);
         record(x, t);
         j->state = J_DONE;
         x->res->by_other++;

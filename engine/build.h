@@ -27,7 +27,7 @@ struct FlabCache;
 typedef struct {
     int jobs;          /* >= 1 */
     int keep_going;    /* -k */
-    int force;         /* -B: rebuild even committed keys (needs CACHE_BEGIN_FORCE) */
+    int force;         /* -B: rebuild even committed keys (CACHE_BEGIN_FORCE) */
 } BuildOptions;
 
 typedef struct {

@@ -24,23 +24,39 @@ static const char *jstr(const cJSON *o, const char *name) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* Values can be multi-line scripts: show them on one line, shortened. */
-static void shorten(const char *s, char *buf, size_t size) {
-    size_t n = 0;
-    for (; *s && n + 4 < size; s++) buf[n++] = *s == '\n' ? ';' : *s;
-    if (*s) { buf[n - 3] = buf[n - 2] = buf[n - 1] = '.'; }
+/* Values can be long multi-line scripts: show the part that differs, with
+ * 24 characters of context, on one line ("\n" for newlines). */
+#define CONTEXT 24
+static void snippet(const char *v, size_t from, size_t to, char *buf, size_t size) {
+    size_t n = 0, len = strlen(v);
+    if (from > 0 && n + 3 < size) { memcpy(buf, "...", 3); n = 3; }
+    for (size_t i = from; i < to && n + 6 < size; i++) {
+        if (v[i] == '\n') { buf[n++] = '\\'; buf[n++] = 'n'; }
+        else buf[n++] = v[i];
+    }
+    if (to < len && n + 4 < size) { memcpy(buf + n, "...", 3); n += 3; }
     buf[n] = 0;
 }
 
+static void show_change(const char *a, const char *b, char *ba, char *bb, size_t size) {
+    size_t la = strlen(a), lb = strlen(b), pre = 0, suf = 0;
+    while (pre < la && pre < lb && a[pre] == b[pre]) pre++;
+    while (suf < la - pre && suf < lb - pre && a[la - 1 - suf] == b[lb - 1 - suf]) suf++;
+    size_t from = pre > CONTEXT ? pre - CONTEXT : 0;
+    size_t ta = la - suf + CONTEXT < la ? la - suf + CONTEXT : la;
+    size_t tb = lb - suf + CONTEXT < lb ? lb - suf + CONTEXT : lb;
+    snippet(a, from, ta, ba, size);
+    snippet(b, from, tb, bb, size);
+}
+
 static void diff_params(Explanation *e, const cJSON *oldp, const cJSON *newp) {
-    char a[160], b[160];
+    char a[400], b[400];
     const cJSON *it;
     cJSON_ArrayForEach(it, newp) {
         const char *ov = jstr(oldp, it->string);
         if (!ov) add_reason(e, "parameter '%s' is new", it->string);
         else if (strcmp(ov, it->valuestring)) {
-            shorten(ov, a, sizeof a);
-            shorten(it->valuestring, b, sizeof b);
+            show_change(ov, it->valuestring, a, b, sizeof a);
             add_reason(e, "parameter '%s' changed: '%s' -> '%s'", it->string, a, b);
         }
     }

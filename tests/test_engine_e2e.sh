@@ -95,6 +95,13 @@ check define_unknown_target_msg contains "$out" "no target [nosuch]"
 "$FLAB" build upper >/dev/null 2>&1
 check build_one_target_fresh test -z "$(cat $RL)"
 
+: > $RL
+"$FLAB" build -B side upper >/dev/null 2>&1
+check force_rebuilds_named test "$(cd .. && ran)" = "side upper"
+: > $RL
+"$FLAB" build >/dev/null 2>&1
+check force_then_noop test -z "$(cat $RL)"
+
 # ---- show, path, log, graph --------------------------------------------------
 out=$("$FLAB" show report)
 check show_key contains "$out" "key:       "

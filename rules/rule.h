@@ -50,7 +50,7 @@ typedef struct {
     const char *def;      /* default value as flabfile text; NULL = required */
     double min, max;      /* inclusive range for INT/FLOAT; ignored when min > max */
     const char *choices;  /* STRING only: allowed values "a|b|c", or NULL */
-    const char *doc;      /* one line, shown by `flab help RULE` and in errors */
+    const char *doc;      /* one line, shown in "missing parameter" errors */
 } RuleParam;
 
 typedef struct RuleCtx RuleCtx;

@@ -66,8 +66,10 @@ typedef struct Rule {
     const RuleParam *params;  /* array terminated by an entry with name == NULL */
     int flags;                /* RULE_EXCLUSIVE ... */
     int (*run)(RuleCtx *ctx);
-    /* Optional cross-parameter check after per-parameter validation:
-     * 0, or -1 with flab_fail("what is wrong") (the engine adds file:line). */
+    /* Optional cross-parameter check at load time, after per-parameter
+     * validation: may read parameters (rule_str/int/...), not inputs (not
+     * resolved yet: rule_input returns NULL).  0, or -1 with
+     * flab_fail("what is wrong") (the engine adds file:line). */
     int (*check)(const RuleCtx *ctx);
 } Rule;
 

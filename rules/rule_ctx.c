@@ -41,7 +41,7 @@ int rule_bool(const RuleCtx *ctx, const char *name) {
 
 const char *const *rule_inputs(const RuleCtx *ctx, const char *name, size_t *n) {
     int i = param_of(ctx, name);
-    if (i < 0) { if (n) *n = 0; return NULL; }
+    if (i < 0 || !ctx->priv->inputs) { if (n) *n = 0; return NULL; }   /* check(): not resolved yet */
     if (n) *n = ctx->priv->ninputs[i];
     return ctx->priv->inputs[i];
 }
@@ -81,17 +81,19 @@ void rule_progress(RuleCtx *ctx, double done, double total) {
 }
 
 void rule_metric_num(RuleCtx *ctx, const char *name, double value) {
+    if (!ctx->priv->metrics) return;
     cJSON_DeleteItemFromObjectCaseSensitive(ctx->priv->metrics, name);
     cJSON_AddNumberToObject(ctx->priv->metrics, name, value);
 }
 
 void rule_metric_str(RuleCtx *ctx, const char *name, const char *value) {
+    if (!ctx->priv->metrics) return;
     cJSON_DeleteItemFromObjectCaseSensitive(ctx->priv->metrics, name);
     cJSON_AddStringToObject(ctx->priv->metrics, name, value);
 }
 
 int rule_metric_json(RuleCtx *ctx, const char *name, const char *json) {
-    cJSON *v = cJSON_Parse(json);
+    cJSON *v = ctx->priv->metrics ? cJSON_Parse(json) : NULL;
     if (!v) return -1;
     cJSON_DeleteItemFromObjectCaseSensitive(ctx->priv->metrics, name);
     cJSON_AddItemToObject(ctx->priv->metrics, name, v);

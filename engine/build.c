@@ -103,6 +103,9 @@ static _Noreturn void child_main(Exec *x, Job *j, ChildArgs *a, int wfd, pid_t p
     int logfd = open(cache_build_logpath(j->b), O_WRONLY | O_APPEND);
     if (logfd < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0) _exit(1);
     if (dup2(wfd, 3) < 0) _exit(1);
+    /* not inherited by programs the rule runs: a background process holding
+     * the pipe would keep flab waiting for end of file */
+    fcntl(3, F_SETFD, FD_CLOEXEC);
     close_range(4, ~0U, 0);   /* cache fds (locks, SQLite) stay with the parent */
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) { dup2(devnull, 0); close(devnull); }

@@ -211,4 +211,28 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 check parallel_j4 test "$ms" -lt 3500
 check parallel_all_built test "$("$FLAB" status | tail -1)" = "4 fresh, 0 stale"
 
+# ---- a background process of a command does not hold the build; SIGINT ----------
+new_project signals
+cat > flabfile.ini <<'INI'
+[bg]
+rule = command
+run = (sleep 3; echo late > /dev/null) & touch "$FLAB_OUT/y"
+
+[slow]
+rule = command
+run = echo $$ > slow.pid; sleep 30; touch "$FLAB_OUT/x"
+INI
+start=$(date +%s%N)
+"$FLAB" build bg >/dev/null 2>&1
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check background_process_not_waited test "$ms" -lt 2500
+"$FLAB" build slow >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 50); do [ -s slow.pid ] && break; sleep 0.1; done
+kill -INT $pid; wait $pid; rc=$?
+check sigint_exit_130 test "$rc" = 130
+check sigint_nothing_recorded test "$("$FLAB" status slow | head -1 | cut -c1-5)" = "stale"
+sleep 0.3
+check sigint_kills_rule eval '! kill -0 "$(cat slow.pid)" 2>/dev/null'
+
 finish

@@ -35,6 +35,7 @@ typedef struct {
     char *line;          /* partial report line */
     size_t linelen;
     char *metrics;       /* last "M" report */
+    char *device;        /* last "D" report */
     double start, start_wall, retry_at;
 } Job;
 
@@ -59,7 +60,8 @@ static void on_signal(int sig) { got_signal = sig; }
 
 /* ---- provenance ------------------------------------------------------------- */
 
-char *build_provenance_json(const Graph *g, const Target *t, double start_time, double duration) {
+char *build_provenance_json(const Graph *g, const Target *t, const char *device,
+                            double start_time, double duration) {
     char *desc = keys_describe(g, t);
     cJSON *o = cJSON_Parse(desc);
     free(desc);
@@ -69,7 +71,7 @@ char *build_provenance_json(const Graph *g, const Target *t, double start_time, 
     char host[256] = "unknown";
     gethostname(host, sizeof host - 1);
     cJSON_AddStringToObject(o, "host", host);
-    cJSON_AddStringToObject(o, "device", t->rule->flags & RULE_EXCLUSIVE ? "exclusive" : "cpu");
+    cJSON_AddStringToObject(o, "device", device ? device : "cpu");
     char iso[64];
     time_t secs = (time_t)start_time;
     struct tm tm;
@@ -251,7 +253,7 @@ static void fail_job(Exec *x, Job *j) {
 
 static void commit_job(Exec *x, Job *j, double elapsed) {
     const Target *t = &x->g->targets[j->target];
-    char *prov = build_provenance_json(x->g, t, j->start_wall, elapsed);
+    char *prov = build_provenance_json(x->g, t, j->device, j->start_wall, elapsed);
     int r = cache_commit(j->b, t->name, j->metrics ? j->metrics : "{}", prov, NULL);
     j->b = NULL;
     free(prov);
@@ -308,6 +310,9 @@ static void drain(Exec *x, Job *j) {
             else if (j->line[0] == 'M' && j->line[1] == ' ') {
                 free(j->metrics);
                 j->metrics = flab_xstrdup(j->line + 2);
+            } else if (j->line[0] == 'D' && j->line[1] == ' ') {
+                free(j->device);
+                j->device = flab_xstrdup(j->line + 2);
             }
             size_t used = (size_t)(nl - j->line) + 1;
             memmove(j->line, nl + 1, j->linelen - used);
@@ -425,7 +430,11 @@ int build_run(Graph *g, FlabCache *c, const Plan *plan, const BuildOptions *o, B
     sigaction(SIGHUP, &old[2], NULL);
     res->interrupted = got_signal;
     progress_free(x.prog);
-    for (size_t k = 0; k < x.njobs; k++) { free(x.jobs[k].line); free(x.jobs[k].metrics); }
+    for (size_t k = 0; k < x.njobs; k++) {
+        free(x.jobs[k].line);
+        free(x.jobs[k].metrics);
+        free(x.jobs[k].device);
+    }
     free(x.jobs);
     free(x.job_of);
     if (x.error) return -1;

@@ -10,7 +10,7 @@
  *   3. a child process (fork) runs the rule: own process group, SIGKILL when
  *      flab dies, stdout/stderr into the build's log, cwd = flabfile dir;
  *      it reports progress and metrics over a pipe ("P done total",
- *      "M {json}") and exits 0 or 1;
+ *      "M {json}", "D device") and exits 0 or 1;
  *   4. success: cache_commit (provenance manifest included), then
  *      cache_record_target with the explain record; failure: the log is
  *      shown, cache_abort: nothing is recorded, dependents never start.
@@ -40,6 +40,8 @@ typedef struct {
 int build_run(Graph *g, struct FlabCache *c, const Plan *plan, const BuildOptions *o,
               BuildResult *res);
 
-/* The provenance manifest of a build of t (JSON object text, malloc'd). */
-char *build_provenance_json(const Graph *g, const Target *t, double start_time, double duration);
+/* The provenance manifest of a build of t (JSON object text, malloc'd);
+ * device as reported by the rule (rule_device), NULL = "cpu". */
+char *build_provenance_json(const Graph *g, const Target *t, const char *device,
+                            double start_time, double duration);
 #endif

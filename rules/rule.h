@@ -105,6 +105,9 @@ void rule_metric_num(RuleCtx *ctx, const char *name, double value);
 void rule_metric_str(RuleCtx *ctx, const char *name, const char *value);
 /* Adds a whole JSON value (text) under name; -1 if json is invalid. */
 int rule_metric_json(RuleCtx *ctx, const char *name, const char *json);
+/* Names the device the rule ran on ("cuda:0 NVIDIA H100", "cpu x16"), for
+ * the provenance manifest (default "cpu"). */
+void rule_device(RuleCtx *ctx, const char *device);
 /* printf to the artifact's log (a newline is added when missing). */
 void rule_log(RuleCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

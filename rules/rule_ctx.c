@@ -100,6 +100,13 @@ int rule_metric_json(RuleCtx *ctx, const char *name, const char *json) {
     return 0;
 }
 
+void rule_device(RuleCtx *ctx, const char *device) {
+    char line[300];
+    snprintf(line, sizeof line, "D %.280s\n", device);
+    for (char *c = line + 2; *c && c[1]; c++) if (*c == '\n') *c = ' ';
+    send_line(ctx, line);
+}
+
 void rule_log(RuleCtx *ctx, const char *fmt, ...) {
     if (!ctx->log) return;
     va_list ap;

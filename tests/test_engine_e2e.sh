@@ -121,6 +121,11 @@ out=$("$FLAB" path uper 2>&1); rc=$?
 check path_unknown_target test "$rc" = 2
 check path_unknown_suggests contains "$out" "did you mean 'upper'"
 
+out=$("$FLAB" rules command)
+check rules_lists_params contains "$out" "inputs         paths"
+out=$("$FLAB" rules nosuch 2>&1); rc=$?
+check rules_unknown test "$rc" = 2
+
 # ---- -f from elsewhere, FLAB_CACHE ---------------------------------------------
 cd "$ROOT"
 out=$("$FLAB" build -f pipe/w/flabfile.ini 2>&1)

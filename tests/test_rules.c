@@ -77,12 +77,13 @@ static void test_accessors_and_reports(void) {
     CHECK(rule_metric_json(&ctx, "per_layer", "[1,2]") == 0);
     CHECK(rule_metric_json(&ctx, "bad", "{") < 0);
     rule_metric_num(&ctx, "kl", 0.5);                /* replaces */
+    rule_device(&ctx, "cuda:0\nH100");
     rule_ctx_send_metrics(&ctx);
     close(fds[1]);
     char buf[1024] = {0};
     ssize_t got = read(fds[0], buf, sizeof buf - 1);
     close(fds[0]);
-    CHECKF(got > 0 && !strcmp(buf, "P 1 10\nP 10 10\nM {\"note\":\"a\\nb\",\"per_layer\":[1,2],\"kl\":0.5}\n"),
+    CHECKF(got > 0 && !strcmp(buf, "P 1 10\nP 10 10\nD cuda:0 H100\nM {\"note\":\"a\\nb\",\"per_layer\":[1,2],\"kl\":0.5}\n"),
            "got '%s'", buf);
     rule_log(&ctx, "step %d", 3);
     rewind(log);

@@ -128,7 +128,7 @@ static int bench_lookup(FlabCache *c) {
             if (cache_lookup(c, keys[i], &a) == 1) cache_artifact_free(&a);
         }
     double full = (now_s() - t0) / (N * ROUNDS);
-    printf("commit_small_artifact_ms %.2f ms (fsync-bound)\n", commit * 1e3);
+    printf("commit_small_artifact_ms %.2f ms (file-system metadata + fsync bound)\n", commit * 1e3);
     printf("lookup_exists_us %.1f us\n", exist * 1e6);
     printf("lookup_full_us %.1f us (row + manifest + stat of the directory)\n", full * 1e6);
     return 0;

@@ -139,7 +139,7 @@ static int store_outputs(CacheBuild *b, Staged *s) {
         int exec = (e[i].st.st_mode & 0111) != 0;
         f->mode = exec ? 0755 : 0644;
         char *path = cache_i_join(b->outdir, e[i].relpath);
-        rc = cache_i_store_file(b->c, path, &e[i].st, exec, f->hash, &f->size);
+        rc = cache_i_store_file(b->c, path, &e[i].st, e[i].via_symlink, exec, f->hash, &f->size);
         free(path);
         s->total += f->size;
     }
@@ -152,7 +152,7 @@ static int store_log(CacheBuild *b, Staged *s) {
     s->log_hash[0] = 0;
     if (stat(b->logpath, &st) < 0 || st.st_size == 0) return 0;
     int64_t size;
-    return cache_i_store_file(b->c, b->logpath, &st, 0, s->log_hash, &size);
+    return cache_i_store_file(b->c, b->logpath, &st, 0, 0, s->log_hash, &size);
 }
 
 /* ---- commit: the index row (the commit point, I1) ------------------------ */

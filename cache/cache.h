@@ -139,7 +139,7 @@ typedef struct {
 void cache_get_stats(FlabCache *c, CacheStats *out);
 
 /* ===================================================================
- * Artifacts: lookup (cache/index.c, cache/materialize.c)
+ * Artifacts: lookup (cache/artifacts.c, cache/materialize.c)
  * =================================================================== */
 typedef struct {
     char *relpath;      /* "weights/model.safetensors"; '/'-separated */
@@ -156,7 +156,7 @@ typedef struct {
     char *log_path;      /* read-only file holding the build log, or NULL if the log was empty */
     int64_t created_ns;  /* commit time, ns since the epoch */
     int64_t total_bytes; /* sum of file sizes */
-    CacheFile *files;    /* manifest, sorted by relpath */
+    CacheFile *files;    /* manifest: every file and directory, sorted by relpath */
     size_t nfiles;
 } CacheArtifact;
 void cache_artifact_free(CacheArtifact *a);   /* frees members, not a itself; zeroes it */
@@ -168,13 +168,13 @@ void cache_artifact_free(CacheArtifact *a);   /* frees members, not a itself; ze
 int cache_lookup(FlabCache *c, const char *key, CacheArtifact *out);
 
 /* Calls cb for each committed artifact, oldest first (manifest not loaded:
- * files = NULL, nfiles = its file count);
+ * files = NULL, nfiles = its number of manifest entries);
  * cb returns nonzero to stop.  0 or -1. */
 typedef int (*cache_artifact_cb)(const CacheArtifact *a, void *ud);
 int cache_list(FlabCache *c, cache_artifact_cb cb, void *ud);
 
 /* ===================================================================
- * Building (cache/build.c, cache/objects.c)
+ * Building (cache/build.c, cache/objects.c, cache/materialize.c, cache/provenance.c)
  *
  *   CacheBuild *b;
  *   int r = cache_begin(c, key, 0, &b);
@@ -211,8 +211,11 @@ const char *cache_build_key(const CacheBuild *b);
  *   3. materialises artifacts/<key> (temp dir + rename);
  *   4. provenance: commits targets/<target>.json to provenance.git.  The
  *      JSON is provenance_json (a JSON object or NULL) with "target", "key",
- *      "outputs" ({relpath: {"hash","size","mode"}}) and "metrics" added
- *      (overriding same-named fields), commit message "build <target> <key>".
+ *      "outputs" ({relpath: {"hash","size","mode"}}), "metrics" and "log"
+ *      (hash of the log object, when non-empty) added (overriding same-named
+ *      fields), commit message "build <target> <key>".  JSON numbers pass
+ *      through cJSON as doubles: give integers above 2^53 (ns timestamps)
+ *      as strings.
  * metrics_json: a JSON object or NULL ("{}").  Invalid JSON is an error.
  * Always consumes b (lock released, staging removed), success or not.
  * On success fills *out (if out != NULL).  0 or -1. */
@@ -225,7 +228,7 @@ int cache_commit(CacheBuild *b, const char *target, const char *metrics_json,
 void cache_abort(CacheBuild *b);
 
 /* ===================================================================
- * Target records, for `flab explain` and `flab status` (cache/index.c)
+ * Target records, for `flab explain` and `flab status` (cache/records.c)
  * =================================================================== */
 
 /* Remembers the latest build of `target`: its key and the engine's
@@ -259,18 +262,22 @@ typedef int (*cache_prov_cb)(const CacheProvEntry *e, void *ud);  /* nonzero sto
 int cache_provenance_log(FlabCache *c, const char *target, cache_prov_cb cb, void *ud);
 
 /* ===================================================================
- * Verify and gc (cache/verify.c, cache/gc.c)
+ * Verify and gc (cache/verify.c, cache/gc.c, cache/objscan.c)
  * =================================================================== */
 typedef struct {
     uint64_t objects_checked, objects_corrupt, bytes_checked;
     uint64_t artifacts_dropped;     /* rows removed because an object was bad or missing */
+    uint64_t dirs_removed;          /* materialised dirs that differed from their manifest
+                                       (removed; the next lookup rebuilds them) */
 } CacheVerifyReport;
 /* what: "corrupt object", "missing object", "dropped artifact", ...; detail: hash/key/path. */
 typedef void (*cache_report_cb)(const char *what, const char *detail, void *ud);
 
 /* Re-hashes every object; a corrupt object is removed, and every artifact
  * naming a corrupt or missing object is dropped (row + materialised dir) so
- * the next build rebuilds it.  Each finding goes to cb (may be NULL).
+ * the next build rebuilds it.  A materialised directory that differs from
+ * its manifest (file added or removed by hand) is removed and rebuilt on the
+ * next lookup.  Each finding goes to cb (may be NULL).
  * Returns 0 (whether or not damage was found: see rep), or -1 on error. */
 int cache_verify(FlabCache *c, cache_report_cb cb, void *ud, CacheVerifyReport *rep);
 

@@ -45,7 +45,7 @@ static int check_object(FlabCache *c, const char *key, const char *hash, int exe
 }
 
 /* I4: artifacts/<key>, when present, is exactly the manifest, linked to the objects. */
-static int check_materialized(FlabCache *c, const char *key, const CacheFile *f, size_t n) {
+int cache_i_check_materialized(FlabCache *c, const char *key, const CacheFile *f, size_t n) {
     char *dir = cache_i_artifact_dir(c, key);
     struct stat st;
     if (stat(dir, &st) < 0) { free(dir); return 0; }   /* absent is fine */
@@ -77,7 +77,7 @@ static int check_artifact(FlabCache *c, const char *key, const char *log_hash, i
         if ((f[i].mode & 0170000) != 0040000)
             rc = check_object(c, key, f[i].hash, (f[i].mode & 0111) != 0, f[i].size, deep);
     if (rc == 0 && log_hash) rc = check_object(c, key, log_hash, 0, -1, deep);
-    if (rc == 0) rc = check_materialized(c, key, f, n);
+    if (rc == 0) rc = cache_i_check_materialized(c, key, f, n);
     cache_i_free_files(f, n);
     return rc;
 }

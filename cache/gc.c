@@ -150,6 +150,12 @@ static void clean_idle(FlabCache *c, const char *sub, int is_lockdir) {
     struct dirent *de;
     while (d && (de = readdir(d))) {
         char key[33];
+        if (!is_lockdir && !strncmp(de->d_name, ".flab-copy.", 11) && temp_is_dead(de->d_name)) {
+            char *p = cache_i_join(dir, de->d_name);
+            unlink(p);
+            free(p);
+            continue;
+        }
         if (strlen(de->d_name) < 33 || de->d_name[32] != '.') continue;
         memcpy(key, de->d_name, 32);
         key[32] = 0;
@@ -169,6 +175,35 @@ static void clean_idle(FlabCache *c, const char *sub, int is_lockdir) {
     free(dir);
 }
 
+/* ---- 4. stat-cache rows of files that no longer exist --------------------- */
+
+static void prune_statcache(FlabCache *c) {
+    KeyList gone = {0};
+    sqlite3_stmt *st;
+    cache_i_lock(c);
+    if (sqlite3_prepare_v2(c->db, "SELECT path FROM statcache", -1, &st, NULL) == SQLITE_OK) {
+        struct stat sb;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *p = (const char *)sqlite3_column_text(st, 0);
+            if (p && stat(p, &sb) < 0) keys_add(&gone, p);
+        }
+        sqlite3_finalize(st);
+    }
+    if (gone.n && sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+        if (sqlite3_prepare_v2(c->db, "DELETE FROM statcache WHERE path=?1", -1, &st, NULL) == SQLITE_OK) {
+            for (size_t i = 0; i < gone.n; i++) {
+                sqlite3_reset(st);
+                sqlite3_bind_text(st, 1, gone.v[i], -1, SQLITE_STATIC);
+                sqlite3_step(st);
+            }
+            sqlite3_finalize(st);
+        }
+        sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    }
+    cache_i_unlock(c);
+    keys_free(&gone);
+}
+
 int cache_gc(FlabCache *c, const CacheGcOptions *opt, CacheGcReport *rep) {
     CacheGcOptions none = {0};
     CacheGcReport dummy;
@@ -180,6 +215,7 @@ int cache_gc(FlabCache *c, const CacheGcOptions *opt, CacheGcReport *rep) {
     if (rc == 0 && !opt->dry_run) {
         clean_idle(c, "staging", 0);
         clean_idle(c, "locks", 1);
+        prune_statcache(c);
     }
     return rc;
 }

@@ -31,6 +31,7 @@ char *cache_i_unique(FlabCache *c, const char *dir, const char *prefix);
 typedef struct {
     char *relpath;
     struct stat st;            /* stat() of the entry (symlinks followed) */
+    int via_symlink;           /* the entry or one of its parent dirs is a symlink */
 } CacheWalkEntry;
 /* Every entry under root (not root itself), sorted by relpath bytewise.
  * Symlinks are followed; dangling links, fifos, sockets and devices are
@@ -64,9 +65,11 @@ char *cache_i_object_path(FlabCache *c, const char *hash, int exec);
  * it read-only (0444, or 0555 when exec) and links it as its object (an
  * existing object wins: dedup); the staged name is removed.  A staged file
  * with other hard links (e.g. into a user's tree) is copied first so that
- * nothing outside the cache can alias an object.  Fills hash and size. */
+ * nothing outside the cache can alias an object; so is one reached through
+ * a symlink (foreign != 0), which is never chmod'ed or linked itself.
+ * Fills hash and size. */
 int cache_i_store_file(FlabCache *c, const char *staged, const struct stat *st,
-                       int exec, char hash[33], int64_t *size);
+                       int foreign, int exec, char hash[33], int64_t *size);
 
 /* ---- index rows (cache/index.c) ---- */
 /* Reads the manifest of key (sorted).  0 or -1. */
@@ -85,6 +88,10 @@ char *cache_i_artifact_dir(FlabCache *c, const char *key);
  * 1 when an object is missing (nothing made), -1 on error. */
 int cache_i_materialize(FlabCache *c, const char *key, const CacheFile *files,
                         size_t n, int replace);
+/* I4 for one artifact: artifacts/<key>, when present, has exactly the
+ * manifest's entries, sizes, and read-only modes.  0 (also when absent) or
+ * -1 naming the difference (cache/check.c). */
+int cache_i_check_materialized(FlabCache *c, const char *key, const CacheFile *f, size_t n);
 /* Removes artifacts/<key> (rename away, then delete). */
 int cache_i_unmaterialize(FlabCache *c, const char *key);
 

@@ -27,11 +27,11 @@ char *cache_i_object_path(FlabCache *c, const char *hash, int exec) {
     return p;
 }
 
-/* Copies src into a fresh file beside it (used when src has other links). */
+/* Copies src into a fresh file in DIR/staging (the cache's file system, and
+ * never beside src, which may be a user's directory behind a symlink).
+ * gc removes copies left by dead processes. */
 static int copy_to_private(FlabCache *c, const char *src, char **copy) {
-    char *dir = flab_xstrdup(src);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
+    char *dir = cache_i_join(c->dir, "staging");
     *copy = cache_i_unique(c, dir, ".flab-copy");
     free(dir);
     int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
@@ -108,15 +108,18 @@ static int is_linked_object(FlabCache *c, const char *staged, const struct stat 
 }
 
 int cache_i_store_file(FlabCache *c, const char *staged, const struct stat *st,
-                       int exec, char hash[33], int64_t *size) {
+                       int foreign, int exec, char hash[33], int64_t *size) {
     char *own = NULL;
     const char *path = staged;
-    if (st->st_nlink > 1 && is_linked_object(c, staged, st, exec, hash, size)) {
-        /* a hard link to an object (e.g. `ln $FLAB_IN_1/w $FLAB_OUT/`): no copy */
-        return unlink(staged) < 0 && errno != ENOENT ? flab_fail_errno("%s: unlink", staged) : 0;
+    int shared = foreign || st->st_nlink > 1;
+    if (shared && is_linked_object(c, staged, st, exec, hash, size)) {
+        /* a link to an object (e.g. `ln $FLAB_IN_1/w $FLAB_OUT/`): no copy */
+        if (!foreign) unlink(staged);
+        return 0;
     }
-    if (st->st_nlink > 1) {
-        /* shares its inode with someone else's file: never make that an object */
+    if (shared) {
+        /* someone else's file (other links, or behind a symlink): never make
+         * that inode an object, never chmod it; store a private copy */
         if (copy_to_private(c, staged, &own) < 0) return -1;
         path = own;
     }
@@ -124,6 +127,8 @@ int cache_i_store_file(FlabCache *c, const char *staged, const struct stat *st,
     cache_i_crashpoint("object sealed");
     if (rc == 0) rc = link_object(c, path, hash, exec);
     if (own) { unlink(own); free(own); }
-    if (rc == 0 && unlink(staged) < 0 && errno != ENOENT) rc = flab_fail_errno("%s: unlink", staged);
+    /* the staged name is only tidied here; a read-only staged directory is
+     * emptied later by the staging removal, which makes directories writable */
+    if (rc == 0 && !foreign) unlink(staged);   /* never through a symlink */
     return rc;
 }

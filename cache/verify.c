@@ -104,6 +104,35 @@ static int drop_affected(VerifyState *v) {
     return rc;
 }
 
+/* Materialised directories that no longer match their manifest (a file
+ * deleted or added by hand) are removed; the next lookup rebuilds them. */
+static int check_directories(VerifyState *v) {
+    sqlite3_stmt *st;
+    FlabCache *c = v->c;
+    cache_i_lock(c);
+    if (sqlite3_prepare_v2(c->db, "SELECT key FROM artifacts", -1, &st, NULL) != SQLITE_OK) {
+        cache_i_unlock(c);
+        return cache_i_sql_fail(c, "verify directories");
+    }
+    int rc = 0;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        char key[33];
+        snprintf(key, sizeof key, "%s", (const char *)sqlite3_column_text(st, 0));
+        CacheFile *f;
+        size_t n;
+        if ((rc = cache_i_load_manifest(c, key, &f, &n)) < 0) break;
+        if (cache_i_check_materialized(c, key, f, n) < 0) {
+            if (v->cb) v->cb("damaged artifact directory (removed; rebuilt on next use)", flab_errmsg(), v->ud);
+            v->rep->dirs_removed++;
+            rc = cache_i_unmaterialize(c, key);
+        }
+        cache_i_free_files(f, n);
+    }
+    sqlite3_finalize(st);
+    cache_i_unlock(c);
+    return rc;
+}
+
 int cache_verify(FlabCache *c, cache_report_cb cb, void *ud, CacheVerifyReport *rep) {
     CacheVerifyReport dummy;
     if (!rep) rep = &dummy;
@@ -131,5 +160,6 @@ int cache_verify(FlabCache *c, cache_report_cb cb, void *ud, CacheVerifyReport *
     }
     free(v.bad);
     cache_i_unlock_file(gfd);
+    if (rc == 0) rc = check_directories(&v);
     return rc;
 }

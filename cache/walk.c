@@ -66,17 +66,18 @@ int cache_i_fsync_dir(const char *path) {
 
 typedef struct { CacheWalkEntry *v; size_t n, cap; } EntryList;
 
-static void list_push(EntryList *l, char *rel, const struct stat *st) {
+static void list_push(EntryList *l, char *rel, const struct stat *st, int via_symlink) {
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 16;
         l->v = flab_xrealloc(l->v, l->cap * sizeof *l->v);
     }
     l->v[l->n].relpath = rel;
     l->v[l->n].st = *st;
+    l->v[l->n].via_symlink = via_symlink;
     l->n++;
 }
 
-static int walk_dir(const char *root, const char *rel, int depth, EntryList *l) {
+static int walk_dir(const char *root, const char *rel, int depth, int via, EntryList *l) {
     if (depth > 64) return flab_fail("%s/%s: directory nesting too deep (symlink loop?)", root, rel);
     char *abs = rel[0] ? cache_i_join(root, rel) : flab_xstrdup(root);
     DIR *d = opendir(abs);
@@ -87,14 +88,15 @@ static int walk_dir(const char *root, const char *rel, int depth, EntryList *l) 
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
         char *child_rel = rel[0] ? cache_i_join(rel, de->d_name) : flab_xstrdup(de->d_name);
         char *child_abs = cache_i_join(abs, de->d_name);
-        struct stat st;
+        struct stat st, lst;
+        int child_via = via || (lstat(child_abs, &lst) == 0 && S_ISLNK(lst.st_mode));
         if (stat(child_abs, &st) < 0) rc = flab_fail_errno("%s: cannot stat (dangling symlink?)", child_abs);
         else if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
             rc = flab_fail("%s: not a regular file or directory", child_abs);
         else {
-            list_push(l, child_rel, &st);
+            list_push(l, child_rel, &st, child_via);
             child_rel = NULL;
-            if (S_ISDIR(st.st_mode)) rc = walk_dir(root, l->v[l->n - 1].relpath, depth + 1, l);
+            if (S_ISDIR(st.st_mode)) rc = walk_dir(root, l->v[l->n - 1].relpath, depth + 1, child_via, l);
         }
         free(child_rel);
         free(child_abs);
@@ -110,7 +112,7 @@ static int cmp_entry(const void *a, const void *b) {
 
 int cache_i_walk(const char *root, CacheWalkEntry **out, size_t *n) {
     EntryList l = {0};
-    if (walk_dir(root, "", 0, &l) < 0) { cache_i_walk_free(l.v, l.n); return -1; }
+    if (walk_dir(root, "", 0, 0, &l) < 0) { cache_i_walk_free(l.v, l.n); return -1; }
     if (l.n) qsort(l.v, l.n, sizeof *l.v, cmp_entry);
     *out = l.v;
     *n = l.n;

@@ -4,6 +4,7 @@
 #include "tests/testlib.h"
 #include "tests/cache_testlib.h"
 #include "cache/internal.h"
+#include <pthread.h>
 #include <sys/time.h>
 
 /* ---- hashing ------------------------------------------------------------ */
@@ -280,6 +281,49 @@ static void test_foreign_hard_link_is_copied(void) {
     free(dir); free(cdir); free(user); free(dst); free(pa);
 }
 
+static void test_symlinked_outputs_never_touch_their_targets(void) {
+    char *dir = ct_tmpdir(), *cdir = ct_path(dir, "cache");
+    FlabCache *c;
+    REQUIRE(cache_open(cdir, &c) == 0);
+    ct_write_str(dir, "user/file.txt", "user file");
+    ct_write_str(dir, "user/tree/inner.txt", "inner");
+    char *ufile = ct_path(dir, "user/file.txt"), *utree = ct_path(dir, "user/tree");
+    char *uinner = ct_path(dir, "user/tree/inner.txt");
+    CacheArtifact in;
+    char key[33];
+    ct_key("in", key);
+    CacheBuild *b;
+    REQUIRE(cache_begin(c, key, 0, &b) == 0);
+    ct_write_str(cache_build_outdir(b), "w.bin", "weights");
+    REQUIRE(cache_commit(b, "in", NULL, NULL, &in) == 0);
+    ct_key("links", key);
+    REQUIRE(cache_begin(c, key, 0, &b) == 0);
+    char *l1 = ct_path(cache_build_outdir(b), "file.txt"), *l2 = ct_path(cache_build_outdir(b), "tree");
+    char *l3 = ct_path(cache_build_outdir(b), "w.bin"), *w = ct_path(in.dir, "w.bin");
+    REQUIRE(symlink(ufile, l1) == 0 && symlink(utree, l2) == 0 && symlink(w, l3) == 0);
+    CacheArtifact a;
+    REQUIRE(cache_commit(b, "links", NULL, NULL, &a) == 0);
+    CHECK(ct_file_is(a.dir, "file.txt", "user file") && ct_file_is(a.dir, "tree/inner.txt", "inner"));
+    struct stat su, si, sa, sw, sx;
+    char *af = ct_path(a.dir, "file.txt"), *ai = ct_path(a.dir, "tree/inner.txt"), *aw = ct_path(a.dir, "w.bin");
+    REQUIRE(stat(ufile, &su) == 0 && stat(uinner, &si) == 0);   /* still there */
+    CHECK((su.st_mode & 0777) == 0644 && (si.st_mode & 0777) == 0644 && su.st_nlink == 1 && si.st_nlink == 1);
+    CHECK(stat(af, &sa) == 0 && sa.st_ino != su.st_ino);
+    CHECK(stat(aw, &sw) == 0 && stat(w, &sx) == 0 && sw.st_ino == sx.st_ino);   /* no copy of an input */
+    CHECKF(cache_check_invariants(c, 1) == 0, "%s", flab_errmsg());
+    /* a dangling symlink is an error naming it */
+    ct_key("dangling", key);
+    REQUIRE(cache_begin(c, key, 0, &b) == 0);
+    char *l4 = ct_path(cache_build_outdir(b), "nowhere");
+    REQUIRE(symlink("/nonexistent/target", l4) == 0);
+    CHECK(cache_commit(b, "dangling", NULL, NULL, NULL) < 0 && strstr(flab_errmsg(), "nowhere"));
+    cache_artifact_free(&in); cache_artifact_free(&a);
+    cache_close(c);
+    ct_rmrf(dir);
+    free(dir); free(cdir); free(ufile); free(utree); free(uinner); free(l1); free(l2); free(l3);
+    free(l4); free(w); free(af); free(ai); free(aw);
+}
+
 static void test_abort_leaves_nothing(void) {
     char *dir = ct_tmpdir(), *cdir = ct_path(dir, "cache");
     FlabCache *c;
@@ -391,6 +435,51 @@ static void test_unknown_index_version_is_refused(void) {
     free(dir); free(cdir); free(idx); free(other); free(oidx);
 }
 
+/* ---- threads ------------------------------------------------------------ */
+
+typedef struct { FlabCache *c; const char *cdir; int id, ok; } ThreadArg;
+
+static void *thread_main(void *p) {
+    ThreadArg *t = p;
+    t->ok = 1;
+    for (int i = 0; i < 4; i++) {
+        char label[32], key[33], h[33];
+        snprintf(label, sizeof label, "thr-%d-%d", t->id, i);
+        ct_key(label, key);
+        CacheBuild *b;
+        if (cache_begin(t->c, key, 0, &b) != 0) { t->ok = 0; continue; }
+        ct_write_str(cache_build_outdir(b), "out.txt", label);
+        ct_write_str(cache_build_outdir(b), "shared.txt", "same in every thread");
+        CacheArtifact a;
+        if (cache_commit(b, label, NULL, NULL, &a) < 0) { t->ok = 0; continue; }
+        if (!ct_file_is(a.dir, "out.txt", label)) t->ok = 0;
+        if (cache_hash_path(t->c, a.dir, h) < 0) t->ok = 0;
+        cache_artifact_free(&a);
+    }
+    return NULL;
+}
+
+static void test_one_handle_many_threads(void) {
+    char *dir = ct_tmpdir(), *cdir = ct_path(dir, "cache");
+    FlabCache *c;
+    REQUIRE(cache_open(cdir, &c) == 0);
+    enum { T = 4 };
+    pthread_t th[T];
+    ThreadArg args[T];
+    for (int i = 0; i < T; i++) {
+        args[i] = (ThreadArg){c, cdir, i, 0};
+        REQUIRE(pthread_create(&th[i], NULL, thread_main, &args[i]) == 0);
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        CHECKF(args[i].ok, "thread %d failed", i);
+    }
+    CHECKF(cache_check_invariants(c, 1) == 0, "%s", flab_errmsg());
+    cache_close(c);
+    ct_rmrf(dir);
+    free(dir); free(cdir);
+}
+
 int main(void) {
     RUN(test_hash_matches_xxhsum);
     RUN(test_hasher_fields_are_unambiguous);
@@ -399,10 +488,12 @@ int main(void) {
     RUN(test_commit_lookup_round_trip);
     RUN(test_dedup_and_exec_variants);
     RUN(test_foreign_hard_link_is_copied);
+    RUN(test_symlinked_outputs_never_touch_their_targets);
     RUN(test_abort_leaves_nothing);
     RUN(test_force_rebuild_replaces);
     RUN(test_nowait_reports_busy);
     RUN(test_target_records);
     RUN(test_unknown_index_version_is_refused);
+    RUN(test_one_handle_many_threads);
     return TEST_SUMMARY();
 }

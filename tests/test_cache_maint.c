@@ -60,6 +60,18 @@ static void test_verify_detects_corruption(void) {
     CHECK(ct_file_is(a2.dir, "out.txt", "good data"));
     REQUIRE(cache_verify(c, NULL, NULL, &rep) == 0);
     CHECK(rep.objects_corrupt == 0);
+    /* a file deleted from a materialised directory: the directory is rebuilt */
+    char *bdir_file = ct_path(b.dir, "out.txt");
+    chmod(b.dir, 0755);
+    REQUIRE(unlink(bdir_file) == 0);
+    chmod(b.dir, 0555);
+    REQUIRE(cache_verify(c, NULL, NULL, &rep) == 0);
+    CHECK(rep.dirs_removed == 1 && rep.artifacts_dropped == 0);
+    CacheArtifact b2;
+    REQUIRE(cache_lookup(c, b.key, &b2) == 1);
+    CHECK(ct_file_is(b2.dir, "out.txt", "other data"));
+    cache_artifact_free(&b2);
+    free(bdir_file);
     /* a missing object is found too */
     char *o2 = ct_path(b.dir, "out.txt");
     char h[33];
@@ -108,6 +120,11 @@ static void test_gc_frees_bytes(void) {
     char *stale = ct_path(cdir, "staging/0123456789abcdef0123456789abcdef.99999.1/out");
     flab_mkdir_p(stale, 0755);
     ct_write_str(cdir, "objects/aa/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "orphan");
+    /* a stat-cache row of an input that was deleted since */
+    char *gone = ct_path(dir, "gone.txt"), gh[33];
+    ct_write_str(dir, "gone.txt", "soon deleted");
+    REQUIRE(cache_hash_file(c, gone, gh) == 0);
+    unlink(gone);
     const char *keep[] = {a.key};
     CacheGcOptions dry = {.keep_keys = keep, .n_keep = 1, .keep_last = 1, .dry_run = 1};
     CacheGcReport rep;
@@ -126,6 +143,12 @@ static void test_gc_frees_bytes(void) {
     char *sd = ct_path(cdir, "staging/0123456789abcdef0123456789abcdef.99999.1");
     CHECK(stat(sd, &st) < 0);
     CHECKF(cache_check_invariants(c, 1) == 0, "%s", flab_errmsg());
+    sqlite3_stmt *q;
+    REQUIRE(sqlite3_prepare_v2(c->db, "SELECT count(*) FROM statcache WHERE path=?1", -1, &q, NULL) == SQLITE_OK);
+    sqlite3_bind_text(q, 1, gone, -1, SQLITE_STATIC);
+    CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
+    sqlite3_finalize(q);
+    free(gone);
     /* without keep_last the history artifact goes as well */
     CacheGcOptions strict = {.keep_keys = keep, .n_keep = 1};
     REQUIRE(cache_gc(c, &strict, &rep) == 0);

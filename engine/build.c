@@ -267,10 +267,9 @@ static void commit_job(Exec *x, Job *j, double elapsed) {
     x->res->built++;
 }
 
-static void finish_job(Exec *x, Job *j) {
+/* The rule process exited with status: commit or abort. */
+static void finish_job(Exec *x, Job *j, int status) {
     const Target *t = &x->g->targets[j->target];
-    int status = 0;
-    while (waitpid(j->pid, &status, 0) < 0 && errno == EINTR) {}
     close(j->fd);
     j->fd = -1;
     x->nrunning--;
@@ -290,34 +289,57 @@ static void finish_job(Exec *x, Job *j) {
     fail_job(x, j);
 }
 
-/* Reads the child's report lines; finishes the job at end of file. */
-static void drain(Exec *x, Job *j) {
+static void handle_line(Exec *x, Job *j, const char *line) {
+    double done, total;
+    if (line[0] == 'P' && sscanf(line, "P %lf %lf", &done, &total) == 2)
+        progress_update(x->prog, j->slot, done, total);
+    else if (line[0] == 'M' && line[1] == ' ') {
+        free(j->metrics);
+        j->metrics = flab_xstrdup(line + 2);
+    } else if (line[0] == 'D' && line[1] == ' ') {
+        free(j->device);
+        j->device = flab_xstrdup(line + 2);
+    }
+}
+
+/* Reads the child's report lines; 1 at end of file, 0 when more may come. */
+static int read_reports(Exec *x, Job *j) {
     char buf[4096];
     for (;;) {
         ssize_t n = read(j->fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return;            /* EAGAIN: more later */
-        if (n == 0) { finish_job(x, j); return; }
+        if (n <= 0) return n == 0;    /* EOF, or EAGAIN: more later */
         j->line = flab_xrealloc(j->line, j->linelen + (size_t)n + 1);
         memcpy(j->line + j->linelen, buf, (size_t)n);
         j->linelen += (size_t)n;
         char *nl;
         while ((nl = memchr(j->line, '\n', j->linelen))) {
             *nl = 0;
-            double done, total;
-            if (j->line[0] == 'P' && sscanf(j->line, "P %lf %lf", &done, &total) == 2)
-                progress_update(x->prog, j->slot, done, total);
-            else if (j->line[0] == 'M' && j->line[1] == ' ') {
-                free(j->metrics);
-                j->metrics = flab_xstrdup(j->line + 2);
-            } else if (j->line[0] == 'D' && j->line[1] == ' ') {
-                free(j->device);
-                j->device = flab_xstrdup(j->line + 2);
-            }
+            handle_line(x, j, j->line);
             size_t used = (size_t)(nl - j->line) + 1;
             memmove(j->line, nl + 1, j->linelen - used);
             j->linelen -= used;
         }
+    }
+}
+
+/* At end of file the rule process is exiting: wait for it.  A process that
+ * exited while something it started still holds the pipe is found by
+ * reap_exited() instead. */
+static void drain(Exec *x, Job *j) {
+    if (!read_reports(x, j)) return;
+    int status = 0;
+    while (waitpid(j->pid, &status, 0) < 0 && errno == EINTR) {}
+    finish_job(x, j, status);
+}
+
+static void reap_exited(Exec *x) {
+    for (size_t k = 0; k < x->njobs; k++) {
+        Job *j = &x->jobs[k];
+        int status;
+        if (j->state != J_RUNNING || waitpid(j->pid, &status, WNOHANG) != j->pid) continue;
+        read_reports(x, j);
+        finish_job(x, j, status);
     }
 }
 
@@ -394,6 +416,7 @@ static void wait_events(Exec *x) {
     int r = poll(fds, n, 100);
     for (nfds_t i = 0; r > 0 && i < n; i++)
         if (fds[i].revents) drain(x, owners[i]);
+    reap_exited(x);
     progress_tick(x->prog);
 }
 

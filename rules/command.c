@@ -5,15 +5,17 @@
  *   inputs = data/a.txt @other      ; files, directories and @targets
  *   run    = cat "$FLAB_IN_1" > "$FLAB_OUT/a.txt"
  *
- * The command runs under `/bin/sh -e -c RUN` (it stops at the first failing
- * command; indented continuation lines of `run` are separate lines of the
- * script) in the flabfile's directory, with
+ * The command runs under `/bin/sh -e -c RUN` (or /bin/bash with `shell =
+ * bash`; -e: it stops at the first failing command; indented continuation
+ * lines of `run` are separate lines of the script) in the flabfile's
+ * directory, with
  *   FLAB_OUT      the empty staging directory to write outputs into,
  *   FLAB_IN_1..n  the absolute paths of the inputs, in order (a dependency's
  *                 read-only artifact directory for an @target),
  *   FLAB_NIN      the number of inputs, FLAB_TARGET the target's name.
- * Its stdout and stderr go to the artifact's log.  The key covers `run` and
- * the inputs' keys (rule_command.version covers this file's semantics). */
+ * Its stdout and stderr go to the artifact's log.  The key covers `run`,
+ * `shell` and the inputs' keys (rule_command.version covers this file's
+ * semantics). */
 #include "rules/rule.h"
 #include "util/error.h"
 #include <errno.h>
@@ -30,6 +32,8 @@ static const RuleParam command_params[] = {
      "shell command (sh -e); writes its outputs into $FLAB_OUT"},
     {"inputs", RULE_PATHS, "", 0, -1, NULL,
      "files, directories and @targets, space separated: $FLAB_IN_1..n"},
+    {"shell", RULE_STRING, "sh", 0, -1, "sh|bash",
+     "the shell that runs `run`, with -e: /bin/sh or /bin/bash"},
     {NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
@@ -47,8 +51,9 @@ static void exec_command(RuleCtx *ctx, const char *run) {
         setenv(name, in[i], 1);
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execl("/bin/sh", "sh", "-e", "-c", run, (char *)NULL);
-    fprintf(stderr, "flab: cannot run /bin/sh: %s\n", strerror(errno));
+    const char *shell = strcmp(rule_str(ctx, "shell"), "bash") ? "/bin/sh" : "/bin/bash";
+    execl(shell, shell + 5, "-e", "-c", run, (char *)NULL);
+    fprintf(stderr, "flab: cannot run %s: %s\n", shell, strerror(errno));
     _exit(127);
 }
 

@@ -184,6 +184,11 @@ run = echo first > "$FLAB_OUT/1"
   # a comment line inside is skipped
   for i in 3 4; do echo $i > "$FLAB_OUT/$i"; done
 
+[bash]
+rule = command
+shell = bash
+run = [[ -n "$BASH_VERSION" ]] && echo yes > "$FLAB_OUT/bash"
+
 [fails_mid]
 rule = command
 run = false
@@ -201,6 +206,7 @@ check semicolon_kept test -f "$s/a" -a -f "$s/b"
 check space_semicolon_comment test ! -e "$s/c"
 m=$("$FLAB" path multi)
 check multiline_all_lines test "$(cat "$m/1" "$m/2" "$m/3" "$m/4" | tr '\n' ' ')" = "first second 3 4 "
+check shell_bash test "$(cat "$("$FLAB" path bash)/bash")" = yes
 out=$("$FLAB" path fails_mid 2>&1); rc=$?
 check multiline_stops_at_failure test "$rc" = 1
 i=$("$FLAB" path inputs)

@@ -27,6 +27,9 @@ expect missing_param "flabfile.ini:3: target [a] misses required parameter 'run'
 printf '[a]\nrun = x\n' > flabfile.ini
 expect missing_rule "flabfile.ini:1: target [a] has no 'rule = ...'"
 
+printf '[a]\nrule = command\nrun = touch ran.log\nshell = zsh\n' > flabfile.ini
+expect bad_value "flabfile.ini:4: [a]: parameter 'shell' must be one of sh|bash, got 'zsh'"
+
 printf '[a]\nrule = command\nrun = touch ran.log\ninputs = present.txt missing.txt\n' > flabfile.ini
 expect missing_input "flabfile.ini:4: [a]: input 'missing.txt' of parameter 'inputs' does not exist"
 

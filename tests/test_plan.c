@@ -261,7 +261,7 @@ static void test_describe_is_json(void) {
     REQUIRE(g);
     Plan p = plan_all(g, &f, 0);
     char *d = keys_describe(g, &g->targets[graph_find(g, "c")]);
-    CHECKF(strstr(d, "\"rule\":\"command\",\"version\":1,\"params\":{\"run\":\"C\",\"inputs\":\"@b @a\"}") != NULL, "%s", d);
+    CHECKF(strstr(d, "\"rule\":\"command\",\"version\":1,\"params\":{\"run\":\"C\",\"inputs\":\"@b @a\",\"shell\":\"sh\"}") != NULL, "%s", d);
     CHECK(strstr(d, "\"ref\":\"@b\"") != NULL);
     free(d);
     plan_free(&p);

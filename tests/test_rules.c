@@ -32,7 +32,7 @@ static void test_registry(void) {
         }
     }
     CHECK(n >= 1);
-    CHECK(rule_nparams(&rule_command) == 2);
+    CHECK(rule_nparams(&rule_command) == 3);
     CHECK(rule_param_index(&rule_command, "inputs") == 1 && rule_param_index(&rule_command, "x") == -1);
     CHECK(!strcmp(rule_type_name(RULE_PATHS), "paths") && rule_type_is_input(RULE_TARGET));
     CHECK(!rule_type_is_input(RULE_FLOAT));
@@ -96,9 +96,9 @@ static void test_accessors_and_reports(void) {
 
 /* The command rule, run directly: environment, $FLAB_OUT, failure status. */
 static int run_command(const char *run, const char *const *in, size_t nin, const char *out) {
-    const char *values[] = {run, ""};
-    const char *const *inputs[] = {NULL, in};
-    size_t ninputs[] = {0, nin};
+    const char *values[] = {run, "", "sh"};
+    const char *const *inputs[] = {NULL, in, NULL};
+    size_t ninputs[] = {0, nin, 0};
     struct RuleCtxPriv priv = {values, inputs, ninputs, NULL, -1, 0};
     RuleCtx ctx = {.rule = &rule_command, .target = "cmd/t", .out_dir = out, .base_dir = "/",
                    .log = stderr, .priv = &priv};

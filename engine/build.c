@@ -386,6 +386,7 @@ static void try_start(Exec *x, Job *j) {
 /* Starts what can start; returns how many jobs are still pending or waiting. */
 static size_t schedule(Exec *x) {
     size_t open = 0;
+    int draining = 0;   /* an exclusive target is ready: start nothing beside it */
     double now = progress_now();
     for (size_t k = 0; k < x->njobs; k++) {
         Job *j = &x->jobs[k];
@@ -397,7 +398,8 @@ static size_t schedule(Exec *x) {
         if (!ds || got_signal) continue;
         if (j->state == J_WAITING && now < j->retry_at) continue;
         int excl = t->rule->flags & RULE_EXCLUSIVE;
-        if (x->exclusive || (excl && x->nrunning) || x->nrunning >= (size_t)x->o->jobs) continue;
+        if (excl && x->nrunning) { draining = 1; continue; }
+        if (x->exclusive || draining || x->nrunning >= (size_t)x->o->jobs) continue;
         try_start(x, j);
         if (j->state != J_PENDING && j->state != J_WAITING) open--;
     }

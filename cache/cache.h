@@ -185,11 +185,10 @@ int cache_list(FlabCache *c, cache_artifact_cb cb, void *ud);
  * =================================================================== */
 typedef struct CacheBuild CacheBuild;
 
-enum {
-    CACHE_BEGIN_NOWAIT = 1,  /* return 2 instead of waiting while another builder holds the key */
-    CACHE_BEGIN_FORCE = 2    /* build even if the key is committed (flab build -B); the
-                                commit then replaces the artifact */
-};
+/* Flags of cache_begin (macros, so callers can test for them with #ifdef). */
+#define CACHE_BEGIN_NOWAIT 1  /* return 2 instead of waiting while another builder holds the key */
+#define CACHE_BEGIN_FORCE 2   /* build even if the key is committed (flab build -B); the
+                                 commit then replaces the artifact */
 
 /* Takes the per-key lock (I5; waits unless CACHE_BEGIN_NOWAIT), removes any
  * stale staging of this key (I6), creates an empty private staging dir.

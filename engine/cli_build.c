@@ -103,13 +103,16 @@ int cmd_build(int argc, char **argv) {
         cli_error("%s", flab_errmsg());
         goto out;
     }
+    project_read_begin(&p);   /* planning reads the cache a few times per target */
     if (plan_make(p.g, roots, nroots, a.bo.force, &p.store, &plan) < 0) {
+        project_read_end(&p);
         cli_error("%s", flab_errmsg());
         goto out;
     }
     double t_plan = progress_now();
-    if (a.dry) { dry_run(&p, &plan); rc = EXIT_OK; goto out; }
+    if (a.dry) { dry_run(&p, &plan); project_read_end(&p); rc = EXIT_OK; goto out; }
     record_fresh(&p, &plan);
+    project_read_end(&p);
     if (getenv("FLAB_TIMING"))   /* like ninja -d stats: where a no-op build spends its time */
         fprintf(stderr, "flab: timing: load %.1f ms, plan %.1f ms, records %.1f ms\n",
                 (t_load - t0) * 1e3, (t_plan - t_load) * 1e3, (progress_now() - t_plan) * 1e3);

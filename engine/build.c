@@ -104,6 +104,7 @@ static _Noreturn void child_main(Exec *x, Job *j, ChildArgs *a, int wfd, pid_t p
     signal(SIGPIPE, SIG_DFL);
     int logfd = open(cache_build_logpath(j->b), O_WRONLY | O_APPEND);
     if (logfd < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0) _exit(1);
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* a rule that crashes keeps its last lines */
     if (dup2(wfd, 3) < 0) _exit(1);
     /* not inherited by programs the rule runs: a background process holding
      * the pipe would keep flab waiting for end of file */

@@ -13,7 +13,10 @@
  * written, and no flab process has recorded a build since: every process
  * removes the file before it records anything (record_state_invalidate), and
  * writes it (atomically) only after all its records are done.  A missing or
- * unreadable file only means "check every record". */
+ * unreadable file only means "check every record".  (Two builds of
+ * different variants running at the same moment can break R1 for a target
+ * both recorded; the cost is an explain that compares with the other
+ * variant's build, never a wrong build: records are not used for staleness.) */
 #ifndef FLAB_ENGINE_RECORD_STATE_H
 #define FLAB_ENGINE_RECORD_STATE_H
 #include "engine/graph.h"

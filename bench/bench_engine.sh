@@ -28,7 +28,7 @@ cd "$dir"
 t0=$(date +%s.%N)
 FLAB_CACHE_FSYNC=0 "$FLAB" build -j2 >/dev/null   # setup only: no fsync
 t1=$(date +%s.%N)
-echo "first build of $N targets: $(echo "$t1 - $t0" | bc) s"
+echo "first build of $N targets: $(awk "BEGIN {printf \"%.1f\", $t1 - $t0}") s (setup, fsync off)"
 times=()
 for r in $(seq 1 "$R"); do
   s=$(date +%s%N)
@@ -40,6 +40,6 @@ done
 sorted=$(printf '%s\n' "${times[@]}" | sort -n)
 median=$(echo "$sorted" | sed -n "$(( (R + 1) / 2 ))p")
 min=$(echo "$sorted" | head -1)
-FLAB_TIMING=1 "$FLAB" build >/dev/null
 printf 'no-op flab build, %d targets: median %.1f ms, min %.1f ms over %d runs (goal < 50 ms)\n' \
-  "$N" "$(echo "$median / 1000" | bc -l)" "$(echo "$min / 1000" | bc -l)" "$R"
+  "$N" "$(awk "BEGIN {print $median / 1000}")" "$(awk "BEGIN {print $min / 1000}")" "$R"
+FLAB_TIMING=1 "$FLAB" build 2>&1 >/dev/null | sed "s/^/  /"

@@ -365,13 +365,14 @@ static void try_start(Exec *x, Job *j) {
     int r = cache_begin(x->c, t->key, flags, &j->b);
     if (r == 2) {   /* another flab builds this key: wait for it */
         if (j->state != J_WAITING)
-            progress_print(x->prog, "flab: %s: waiting for another flab building it\n", t->name);
+            progress_print(x->prog, "flab: %s: waiting: its key is being built elsewhere "
+                           "(another flab, or a target with the same key)\n", t->name);
         j->state = J_WAITING;
         j->retry_at = progress_now() + RETRY_S;
         return;
     }
     if (r == 1) {
-        progress_print(x->prog, "flab: %s: built meanwhile by another flab: taken from the cache\n",
+        progress_print(x->prog, "flab: %s: its key was built meanwhile: taken from the cache\n",
                        t->name);
         record(x, t);
         j->state = J_DONE;

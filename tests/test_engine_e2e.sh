@@ -243,6 +243,13 @@ check dir_new_file_explained contains "$out" "input 'd' (parameter 'inputs') cha
 check dir_new_file_rebuilds test "$(ran)" = "dir"
 check dir_new_file_output test "$(cat "$("$FLAB" path dir)/list" | tr '\n' ' ')" = "one two "
 
+# ---- two targets with the same key: built once, both fresh ---------------------
+new_project samekey
+printf '[a]\nrule = command\nrun = echo x >> ran.log; echo same > "$FLAB_OUT/x"\n[b]\nrule = command\nrun = echo x >> ran.log; echo same > "$FLAB_OUT/x"\n' > flabfile.ini
+out=$(timeout 60 "$FLAB" build -j2 2>&1); rc=$?
+check same_key_once test "$rc:$(ran)" = "0:x"
+check same_key_both_fresh test "$("$FLAB" status | tail -1)" = "2 fresh, 0 stale"
+
 # ---- a background process of a command does not hold the build; SIGINT ----------
 new_project signals
 cat > flabfile.ini <<'INI'

@@ -372,8 +372,7 @@ static void try_start(Exec *x, Job *j) {
         return;
     }
     if (r == 1) {
-        progress_print(x->prog, "flab: %s: its key was built meanwhile: taken from the cache\n",
-                       t->name);
+        progress_cached(x->prog, t->name, t->rule->name);
         record(x, t);
         j->state = J_DONE;
         x->res->by_other++;

@@ -2,6 +2,7 @@
 #include "engine/build.h"
 #include "engine/keys.h"
 #include "engine/progress.h"
+#include "engine/slurm_exec.h"
 #include "engine/version.h"
 #include "cache/cache.h"
 #include "rules/rule_priv.h"
@@ -79,6 +80,7 @@ char *build_provenance_json(const Graph *g, const Target *t, const char *device,
     strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
     cJSON_AddStringToObject(o, "start_time", iso);
     cJSON_AddNumberToObject(o, "duration_s", duration);
+    slurm_provenance_add(o);   /* job id, node, resources when run by a Slurm job */
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

@@ -12,6 +12,7 @@
 #include "engine/plan.h"
 #include "engine/progress.h"
 #include "engine/record_state.h"
+#include "engine/slurm_exec.h"
 #include "engine/keys.h"
 #include "cache/cache.h"
 #include "util/error.h"
@@ -21,7 +22,7 @@
 #include <string.h>
 
 static void build_usage(void) {
-    fprintf(stderr, "usage: flab build [-n] [-B] [-k] [-j N] [-f FLABFILE] [-D TARGET.PARAM=VALUE]... "
+    fprintf(stderr, "usage: flab build [-n] [-B] [-k] [-j N] [--executor local|slurm] [-f FLABFILE] [-D TARGET.PARAM=VALUE]... "
                     "[TARGET...]\n");
 }
 
@@ -62,6 +63,7 @@ typedef struct {
     ProjectArgs pa;
     BuildOptions bo;
     int dry;
+    const char *executor;   /* --executor, else [flab] executor, else local */
 } BuildArgs;
 
 static int parse_build_args(int argc, char **argv, BuildArgs *a) {
@@ -69,8 +71,10 @@ static int parse_build_args(int argc, char **argv, BuildArgs *a) {
     a->bo.jobs = 1;
     optind = 1;
     int c;
-    while ((c = getopt(argc, argv, "nBkj:f:D:")) != -1) {
+    static const struct option longopts[] = {{"executor", required_argument, NULL, 'E'}, {0}};
+    while ((c = getopt_long(argc, argv, "nBkj:f:D:", longopts, NULL)) != -1) {
         switch (c) {
+        case 'E': a->executor = optarg; break;
         case 'n': a->dry = 1; break;
         case 'B': a->bo.force = 1; break;
         case 'k': a->bo.keep_going = 1; break;
@@ -87,6 +91,16 @@ static int parse_build_args(int argc, char **argv, BuildArgs *a) {
         }
     }
     return 0;
+}
+
+/* 1 for the Slurm executor (docs/SLURM.md), 0 local, -1 (printed) unknown. */
+static int use_slurm(const BuildArgs *a, const Graph *g) {
+    const FfEntry *e = ff_section_get(&g->ff->global, "executor");
+    const char *ex = a->executor ? a->executor : e && *e->value ? e->value : "local";
+    if (!strcmp(ex, "local")) return 0;
+    if (!strcmp(ex, "slurm")) return 1;
+    cli_error("executor '%s': expected local or slurm", ex);
+    return -1;
 }
 
 int cmd_build(int argc, char **argv) {
@@ -131,7 +145,11 @@ int cmd_build(int argc, char **argv) {
         goto out;
     }
     BuildResult res;
-    int r = build_run(p.g, p.c, &plan, &a.bo, &res);
+    int slurm = use_slurm(&a, p.g);
+    if (slurm < 0) { rc = EXIT_USAGE; goto out; }
+    int r = slurm ? slurm_build_run(p.g, p.c, &plan, &a.bo, a.pa.defines, a.pa.ndefines, &res)
+                  : build_run(p.g, p.c, &plan, &a.bo, &res);
+    if (r < 0) { cli_error("%s", flab_errmsg()); rc = EXIT_USAGE; goto out; }
     double dt = progress_now() - t0;
     if (res.interrupted) {
         printf("flab: interrupted by signal %d: nothing of the running targets was recorded\n",

@@ -17,6 +17,7 @@ int cmd_log(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);   /* engine/cli_cancel.c: Slurm jobs */
 
 /* model: tokenizer */
 int cmd_tokenize(int argc, char **argv);

@@ -253,6 +253,10 @@ int flabfile_override(Flabfile *ff, const char *spec) {
     char *target = strndup(spec, (size_t)(dot - spec));
     char *key = strndup(dot + 1, (size_t)(eq - dot - 1));
     FfSection *s = ff_find_target(ff, target);
+    if (!s && !strcmp(target, FF_GLOBAL_SECTION)) {   /* -D flab.KEY=V: a [flab] setting */
+        if (!ff->global.name) ff->global.name = flab_xstrdup(FF_GLOBAL_SECTION);
+        s = &ff->global;
+    }
     int r = 0;
     if (!s) r = flab_fail("-D %s: no target [%s] in %s", spec, target, ff->path);
     else if (!strcmp(key, "rule")) r = flab_fail("-D %s: the rule of a target cannot be overridden", spec);

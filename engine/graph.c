@@ -1,6 +1,7 @@
 /* engine/graph.c: flabfile -> validated target graph (see graph.h). */
 #include "engine/graph.h"
 #include "engine/params.h"
+#include "engine/slurm_resources.h"
 #include "rules/rule_priv.h"
 #include "util/error.h"
 #include <stdio.h>
@@ -19,6 +20,11 @@ static int resolve_cache_dir(Graph *g) {
         const FfEntry *e = &gl->entries[i];
         size_t k = 0;
         while (k < 3 && strcmp(e->key, global_keys[k])) k++;
+        if (k == 3 && slurm_is_resource(e->key)) {   /* a default for every target */
+            if (slurm_resource_check(e->key, e->value) == 0) continue;
+            flab_error_prefix("%s: [flab]: ", ff_where(g->ff, e->line, where, sizeof where));
+            return -1;
+        }
         if (k == 3) {
             const char *s = suggest_closest(e->key, global_keys, 3);
             return flab_fail("%s: unknown setting '%s' in [flab]%s%s%s",
@@ -115,6 +121,11 @@ static int set_params(Graph *g, Target *t, const FfSection *s) {
         const FfEntry *e = &s->entries[i];
         if (!strcmp(e->key, "rule")) continue;
         int p = rule_param_index(t->rule, e->key);
+        if (p < 0 && slurm_is_resource(e->key)) {   /* not a rule parameter: not in the key */
+            if (slurm_resource_check(e->key, e->value) == 0) continue;
+            flab_error_prefix("%s: [%s]: ", ff_where(g->ff, e->line, where, sizeof where), t->name);
+            return -1;
+        }
         if (p < 0) return unknown_param(g, t, e);
         if (param_normalise(&t->rule->params[p], e->value, &t->values[p]) < 0) {
             flab_error_prefix("%s: [%s]: ", ff_where(g->ff, e->line, where, sizeof where), t->name);

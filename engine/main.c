@@ -23,6 +23,7 @@ static const Command commands[] = {
     {"gc",         cmd_gc,         "drop artifacts the flabfile no longer reaches"},
     {"verify",     cmd_verify,     "re-hash cached objects and report corruption"},
     {"rules",      cmd_rules,      "[RULE]: the rules and their parameters"},
+    {"cancel",     cmd_cancel,     "cancel the Slurm jobs of running builds (executor = slurm)"},
     {"tokenize",   cmd_tokenize,   "MODEL_DIR [--json] [--no-special] TEXT|-: token ids"},
     {"detokenize", cmd_detokenize, "MODEL_DIR IDS...: text"},
     {"logits",     cmd_logits,     "MODEL_DIR [--device D] --json TEXT: teacher-forced logits"},

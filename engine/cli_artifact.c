@@ -42,6 +42,10 @@ static int show_prov(const CacheProvEntry *e, void *ud) {
     }
     const cJSON *d = m ? cJSON_GetObjectItemCaseSensitive(m, "duration_s") : NULL;
     if (cJSON_IsNumber(d)) printf("  %-12s %.3fs\n", "duration", d->valuedouble);
+    const cJSON *sl = m ? cJSON_GetObjectItemCaseSensitive(m, "slurm") : NULL;
+    char *slurm = sl ? cJSON_PrintUnformatted(sl) : NULL;   /* job id, node, resources */
+    if (slurm) printf("  %-12s %s\n", "slurm", slurm);
+    free(slurm);
     cJSON_Delete(m);
     s->shown = 1;
     return 1;   /* newest only */

@@ -94,12 +94,13 @@ static int run_capture(char *const argv[], char **out) {
     return WEXITSTATUS(status);
 }
 
-/* Appends 'text' shell-quoted to a growing string. */
+/* Appends 'text' shell-quoted to a growing string, after a blank unless
+ * the string ends with '='. */
 static void sh_quote(char **s, size_t *len, const char *text) {
     size_t need = *len + 4 * strlen(text) + 4;
     *s = flab_xrealloc(*s, need);
     char *w = *s + *len;
-    *w++ = ' ';
+    if (!*len || w[-1] != '=') *w++ = ' ';
     *w++ = '\'';
     for (const char *p = text; *p; p++) {
         if (*p == '\'') { memcpy(w, "'\\''", 4); w += 4; }

@@ -3,6 +3,7 @@
 #include "engine/keys.h"
 #include "engine/progress.h"
 #include "engine/slurm_exec.h"
+#include "engine/slurm_resources.h"
 #include "engine/version.h"
 #include "cache/cache.h"
 #include "rules/rule_priv.h"
@@ -115,6 +116,7 @@ static _Noreturn void child_main(Exec *x, Job *j, ChildArgs *a, int wfd, pid_t p
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) { dup2(devnull, 0); close(devnull); }
     if (chdir(x->g->ff->dir) < 0) { perror("flab: chdir"); _exit(1); }
+    slurm_resources_apply_local(x->g->ff, t->name);   /* gpus = 0: no GPU */
     a->priv.progress_fd = 3;
     a->priv.metrics = cJSON_CreateObject();
     RuleCtx ctx = {.rule = t->rule, .target = t->name, .out_dir = cache_build_outdir(j->b),

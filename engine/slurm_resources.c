@@ -76,3 +76,10 @@ void slurm_resources_of(const Flabfile *ff, const FfSection *s, const char *valu
         values[i] = e && *e->value ? e->value : NULL;
     }
 }
+
+void slurm_resources_apply_local(const Flabfile *ff, const char *target) {
+    const char *v[SLURM_NRES];
+    slurm_resources_of(ff, ff_find_target(ff, target), v);
+    /* gpus = 0: the target must not touch a GPU (CUDA sees no device) */
+    if (v[0] && !strcmp(v[0], "0")) setenv("CUDA_VISIBLE_DEVICES", "", 1);
+}

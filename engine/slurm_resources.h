@@ -27,4 +27,9 @@ int slurm_resource_check(const char *name, const char *value);
  * [flab] default, else NULL (Slurm's default).  values[i] belongs to
  * slurm_resource_names[i]; pointers into ff (not copied). */
 void slurm_resources_of(const Flabfile *ff, const FfSection *s, const char *values[SLURM_NRES]);
+
+/* Local execution, in the rule's child process: only gpus matters, and only
+ * gpus = 0 (CUDA_VISIBLE_DEVICES="" hides every GPU); gpus >= 1 leaves the
+ * devices as they are (under Slurm, Slurm has set them). */
+void slurm_resources_apply_local(const Flabfile *ff, const char *target);
 #endif

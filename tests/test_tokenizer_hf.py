@@ -311,6 +311,47 @@ def train_sp(d, corpus):
     return paths
 
 
+def flab_pieces(tok_path, texts):
+    recs = []
+    for t in texts:
+        b = t.encode("utf-8")
+        recs.append(struct.pack("<I", len(b)) + b)
+    data, err = run_tool(tok_path, recs, ["--pieces"])
+    out, off = [], 0
+    while off < len(data):
+        (n,) = struct.unpack_from("<I", data, off)
+        off += 4
+        pieces = []
+        for _ in range(n):
+            added, ln = struct.unpack_from("<iI", data, off)
+            pieces.append(data[off + 8:off + 8 + ln].decode("utf-8"))
+            off += 8 + ln
+        out.append(pieces)
+    return out
+
+
+def test_pieces(name, tok_path, hf_tok, texts, byte_level):
+    """flab_tok_pretokenize vs HF normalizer + pre_tokenizer (texts without added tokens)."""
+    alphabet = {}
+    if byte_level:
+        cs = [b for b in range(256) if 33 <= b <= 126 or 161 <= b <= 172 or b >= 174]
+        extra = [b for b in range(256) if b not in cs]
+        alphabet = {b: chr(b) for b in cs}
+        alphabet.update({b: chr(256 + i) for i, b in enumerate(extra)})
+    got = flab_pieces(tok_path, texts)
+    bad = 0
+    first = ""
+    for text, pieces in zip(texts, got):
+        norm = hf_tok.normalizer.normalize_str(text) if hf_tok.normalizer else text
+        want = [p for p, _ in hf_tok.pre_tokenizer.pre_tokenize_str(norm)] if hf_tok.pre_tokenizer else ([norm] if norm else [])
+        if byte_level:
+            pieces = ["".join(alphabet[b] for b in p.encode("utf-8")) for p in pieces]
+        if pieces != want:
+            bad += 1
+            first = first or f"{text[:40]!r}: HF {want[:5]} flab {pieces[:5]}"
+    report(f"{name} pre-tokens ({len(texts)} texts)", bad == 0, f"{bad} mismatches; first {first}")
+
+
 def test_invalid_utf8(path):
     bad = [b"abc\xff", b"\xc3", b"\xed\xa0\x80", b"ok \xe2\x82", b"\xc0\xaf"]
     recs = [struct.pack("<I", len(b)) + b for b in bad]
@@ -360,6 +401,11 @@ def main():
         for k in ("sp-metaspace-always", "sp-metaspace-never"):
             ids = compare_encode(f"{k} edge+data", sp[k], hs[k], edge + data[:500])
             compare_decode(f"{k} decode", sp[k], hs[k], ids)
+        plain = [t for t in edge + data[:1000] + stdlib[::20] if "<|" not in t and "<tag>" not in t]
+        test_pieces("qwen2", q["qwen2"], hf["qwen2"], plain, True)
+        test_pieces("gpt2style", q["gpt2style"], hf["gpt2style"], plain, True)
+        test_pieces("sp-metaspace", sp["sp-metaspace"], hs["sp-metaspace"],
+                    [t for t in plain if "<s>" not in t and "</s>" not in t and "<unk>" not in t], False)
         test_invalid_utf8(q["qwen2"])
     return 1 if failures else 0
 

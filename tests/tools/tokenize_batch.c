@@ -68,7 +68,7 @@ static int run_pieces(flab_tokenizer *t, int parse_special, const char *in, size
         if (off + n > len) { fprintf(stderr, "truncated input\n"); free(b.s); return 1; }
         b.n = 0; b.count = 0;
         if (flab_tok_pretokenize(t, in + off, n, parse_special, put_piece, &b) < 0) put_fail(out, rec);
-        else { fwrite(&b.count, 4, 1, out); fwrite(b.s, 1, b.n, out); }
+        else { fwrite(&b.count, 4, 1, out); if (b.n) fwrite(b.s, 1, b.n, out); }
         off += n;
     }
     free(b.s);

@@ -10,19 +10,21 @@
  * Tolerances (err = max |cuda - ref|, scale = max |ref|):
  *   - rope: 5e-4 x scale (angles in fp32 as ops.h prescribes, reference in
  *     float64: one fp32 ulp of a 2047-rad angle is 1.2e-4).
- *   - other fp32 ops (rmsnorm, attention, swiglu, add, mul_cols, softmax,
+ *   - attention: 2e-5 x scale + 2e-6 (fp32 online softmax over 400 steps).
+ *   - other fp32 ops (rmsnorm, swiglu, add, mul_cols, softmax,
  *     log-softmax, embedding, gather): err <= 1e-5 x scale (+1e-6 absolute
  *     for the exp/log ones): fp32 storage and arithmetic, only summation order
  *     and libm ulps differ from the float64 reference.
  *   - kl_rows / cross_entropy: |err| <= 1e-4 x value + 1e-5 (fp32 log-sum-exp).
- *   - matmul with bf16-representable x and W: 1e-5 x scale (the products are
- *     exact in fp32, only the order of summation differs); with arbitrary x:
+ *   - matmul with bf16-representable x and W: 1e-4 x scale (the products are
+ *     exact in fp32; fp32 sums of up to 512 terms in another order, tensor
+ *     core accumulation; a layout bug gives O(1) errors); with arbitrary x:
  *     1e-2 x scale (the GEMM path rounds x to bf16: relative 2^-9 per
  *     element) -- the 2e-2 of ops.h holds with margin.
  *   - model logits, CUDA vs CPU on the fixture: 5e-2 x max |cpu logit|
  *     (every GEMM input activation is rounded to bf16, through 8 layers);
  *     greedy ids equal up to the first step where the CPU top-1/top-2 margin
- *     is below 0.2 (a near tie may legitimately flip). */
+ *     is at most 2 x that measured logit error (only such a near tie can flip). */
 #include "kernels/ops.h"
 #include "kernels/ref_ops.h"
 #include "model/dtype.h"
@@ -139,7 +141,7 @@ static void matmul_case(int rows, int in, int out, int with_bias, int acc,
     float *got = from_dev(dy, (size_t)rows * out);
     REQUIRE(got);
     ref_matmul(y0, x, W, with_bias ? bias : NULL, rows, in, out, acc);
-    CHECK_CLOSE(got, y0, (size_t)rows * out, exact_x ? 1e-5 : 1e-2, 0,
+    CHECK_CLOSE(got, y0, (size_t)rows * out, exact_x ? 1e-4 : 1e-2, 0,
                 "rows %d in %d out %d bias %d acc %d dtype %d exact %d", rows, in, out,
                 with_bias, acc, (int)dt, exact_x);
     BE->free_weight(BE, w); BE->free_weight(BE, b);
@@ -258,7 +260,7 @@ static void attn_step(const AttnCase *c, FlabBuf *ck, FlabBuf *cv, float *hk, fl
     ref_kv_store(hk, hv, k, v, slot, pos, rows, c->kv_heads, c->hd, c->max_len);
     ref_attention(want, q, hk, hv, slot, pos, rows, c->heads, c->kv_heads, c->hd,
                   c->max_len);
-    CHECK_CLOSE(got, want, qn, 1e-5, 1e-6, "%s heads %d/%d hd %d", what, c->heads,
+    CHECK_CLOSE(got, want, qn, 2e-5, 2e-6, "%s heads %d/%d hd %d", what, c->heads,
                 c->kv_heads, c->hd);
     BE->free_buf(BE, dq); BE->free_buf(BE, dk); BE->free_buf(BE, dv); BE->free_buf(BE, out);
     free(q); free(k); free(v); free(want); free(got);
@@ -509,8 +511,8 @@ static void test_cuda_model_matches_cpu(void) {
         TfBatch one = {1, &sp, &len};
         CHECK(transformer_logits_host(tc, &one, NULL, lrow) == 0);
         top2(lrow + (size_t)(len - 1) * V, V, &best, &margin);
-        CHECKF(margin < 0.2f, "seq %d diverges at step %d where the cpu margin is %g", i, same,
-               margin);
+        CHECKF(margin <= 2 * err, "seq %d diverges at step %d where the cpu margin %g > 2 x "
+               "logit err %g", i, same, margin, err);
         free(seq); free(lrow);
     }
     for (int i = 0; i < 3; i++) { free(ids[i]); free(gc[i]); free(gg[i]); }

@@ -171,7 +171,7 @@ static int check_attention_args(const FlabBuf *out, const FlabBuf *q,
                                 const FlabBuf *ck, const FlabBuf *cv,
                                 const FlabRows *rows, int heads, int kv_heads,
                                 int head_dim, int max_len) {
-    if (!rows || heads <= 0 || kv_heads <= 0 || heads % kv_heads || max_len <= 0)
+    if (!rows || rows->n < 0 || heads <= 0 || kv_heads <= 0 || heads % kv_heads || max_len <= 0)
         return flab_fail("cuda: attention: bad shape (heads %d, kv_heads %d, max_len %d)",
                          heads, kv_heads, max_len);
     if (head_dim <= 0 || head_dim > MAX_HEAD_DIM)

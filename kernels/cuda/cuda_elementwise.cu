@@ -60,9 +60,10 @@ int cuda_op_rmsnorm(FlabBackend *be, FlabBuf *out, const FlabBuf *x,
     if (!gain || gain->ndim != 1 || gain->cols != dim)
         return flab_fail("cuda: rmsnorm: gain %s must be a 1-D weight of %d",
                          gain ? gain->name : "(null)", dim);
-    if (rows < 0 || dim <= 0 || cuda_check_buf(x, (size_t)rows * dim, "rmsnorm", "x") ||
+    if (rows < 0) return flab_fail("cuda: rmsnorm: rows %d < 0", rows);
+    if (cuda_check_buf(x, (size_t)rows * dim, "rmsnorm", "x") ||
         cuda_check_buf(out, (size_t)rows * dim, "rmsnorm", "out"))
-        return rows < 0 || dim <= 0 ? flab_fail("cuda: rmsnorm: bad shape") : -1;
+        return -1;
     if (rows == 0) return 0;
     CudaState *cs = cuda_state(be);
     rmsnorm_kernel<<<rows, 256, 0, cs->stream>>>(out->d, x->d,
@@ -94,9 +95,8 @@ int cuda_op_rope(FlabBackend *be, FlabBuf *x, const FlabRows *rows, int heads,
                  int head_dim, float theta) {
     if (heads <= 0 || head_dim <= 0 || head_dim % 2)
         return flab_fail("cuda: rope: bad shape (heads %d, head_dim %d)", heads, head_dim);
-    if (!rows || cuda_check_buf(x, (size_t)(rows ? rows->n : 0) * heads * head_dim,
-                                "rope", "x"))
-        return rows ? -1 : flab_fail("cuda: rope: rows is NULL");
+    if (!rows || rows->n < 0) return flab_fail("cuda: rope: bad FlabRows");
+    if (cuda_check_buf(x, (size_t)rows->n * heads * head_dim, "rope", "x")) return -1;
     if (rows->n == 0) return 0;
     CudaState *cs = cuda_state(be);
     /* Positions only matter here; slots are checked against a huge bound. */
@@ -125,7 +125,8 @@ __global__ void kv_store_kernel(float *ck, float *cv, const float *k,
 int cuda_op_kv_store(FlabBackend *be, FlabBuf *cache_k, FlabBuf *cache_v,
                      const FlabBuf *k, const FlabBuf *v, const FlabRows *rows,
                      int kv_heads, int head_dim, int max_len) {
-    if (!rows || kv_heads <= 0 || head_dim <= 0 || max_len <= 0 || !cache_k || !cache_v)
+    if (!rows || rows->n < 0 || kv_heads <= 0 || head_dim <= 0 || max_len <= 0 ||
+        !cache_k || !cache_v)
         return flab_fail("cuda: kv_store: bad arguments");
     size_t kvd = (size_t)kv_heads * head_dim, per_slot = kvd * (size_t)max_len;
     size_t n_slots = (cache_k->n < cache_v->n ? cache_k->n : cache_v->n) / per_slot;

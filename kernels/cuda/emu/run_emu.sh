@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 OUT=${EMU_BUILD:-build-emu}
 SAN=""
-[ "${1:-}" = asan ] && SAN="-fsanitize=address,undefined -fno-omit-frame-pointer"
+[ "${1:-}" = asan ] && SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 mkdir -p "$OUT/include" "$OUT/src"
 for h in cuda_runtime.h cublas_v2.h cuda_bf16.h cuda_fp16.h; do
   echo '#include "kernels/cuda/emu/cuda_emu.h"' > "$OUT/include/$h"

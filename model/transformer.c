@@ -91,6 +91,8 @@ static int load_weights(Transformer *t) {
     if (load_tensor(t, "model.embed_tokens.weight", 2, V, H, 0, &t->embed) ||
         load_tensor(t, "model.norm.weight", 1, H, 0, 0, &t->final_norm))
         return -1;
+    /* A token reads one embedding row, not the table: only lm_head counts. */
+    t->weight_bytes -= st_find(t->st, "model.embed_tokens.weight")->nbytes;
     t->layers = flab_xcalloc((size_t)c->num_hidden_layers, sizeof(TfLayer));
     for (int i = 0; i < c->num_hidden_layers; i++)
         if (load_layer(t, i)) return -1;
@@ -125,6 +127,7 @@ int transformer_load(const char *dir, FlabBackend *be, Transformer **out) {
     SafeTensors *st = NULL;
     if (model_config_load(dir, &cfg)) return -1;
     if (st_open(dir, &st) || transformer_create(&cfg, st, be, out)) {
+        flab_error_prefix("%s: ", dir);
         st_close(st);
         model_config_free(&cfg);
         return -1;

@@ -77,6 +77,22 @@ int transformer_forward(Transformer *t, const TfBatch *batch,
 int transformer_logits_host(Transformer *t, const TfBatch *batch,
                             const TfForwardOpts *opts, float *logits);
 
+/* ---- Scores for the searches (model/score.c) ---------------------------
+ * Rows are the packed tokens of the batch.  score: host byte per row,
+ * non-zero = scored (NULL = every row). */
+
+/* Mean over scored rows of KL(P_ref || P_model), P = softmax of logits;
+ * ref_logits: [rows, vocab] logits of the reference model on the same batch
+ * (e.g. a copy of the full model's transformer_forward output). */
+int transformer_mean_kl(Transformer *t, const TfBatch *batch, const TfForwardOpts *opts,
+                        const FlabBuf *ref_logits, const uint8_t *score, double *mean_kl);
+
+/* Mean cross-entropy of predicting token p+1 of each sequence from row p,
+ * over scored rows that have a next token (the last row of a sequence never
+ * counts).  *n_scored (may be NULL) gets how many rows were averaged. */
+int transformer_mean_ce(Transformer *t, const TfBatch *batch, const TfForwardOpts *opts,
+                        const uint8_t *score, double *mean_ce, long *n_scored);
+
 /* ---- KV cache and generation (model/kvcache.c, model/generate.c) -------- */
 typedef struct TfKvCache TfKvCache;
 

@@ -315,6 +315,8 @@ static void test_cuda_attention_errors(void) {
     slot[0] = 0; pos[0] = 16;
     CHECK(BE->kv_store(BE, ck, cv, q, q, &r, 1, 64, 16) == -1); /* position >= max_len */
     CHECK(strstr(flab_errmsg(), "position 16") != NULL);
+    CHECK(BE->attention(BE, out, q, ck, cv, &r, 2, 1, 30, 16) == -1); /* head_dim % 4 */
+    CHECK(strstr(flab_errmsg(), "head_dim 30") != NULL);
     BE->free_buf(BE, ck); BE->free_buf(BE, cv); BE->free_buf(BE, q); BE->free_buf(BE, out);
 }
 

@@ -10,14 +10,15 @@
  *     its warps take the G query heads that share that kv head, so every K/V
  *     tile loaded into shared memory serves G heads.
  *   - The block walks t in tiles of TILE_T = 32 timesteps: lane t of a warp
- *     computes one score (conflict-free thanks to the padded K tile), the
- *     warp does an online-softmax update (running max m, running sum l), then
- *     lane d accumulates the probability-weighted V for dims d, d+32, ...
+ *     computes one score with float4 shared-memory loads (conflict-free
+ *     thanks to the padded K tile), the warp does an online-softmax update
+ *     (running max m, running sum l), then each lane accumulates the
+ *     probability-weighted V for its float4 chunks of the head.
  *   - When there are few rows (decode) the range 0..p is split into n_split
  *     chunks handled by different blocks; each writes its unnormalised
  *     (acc, m, l) and a combine kernel merges them:
  *       M = max m_s,  L = sum l_s e^(m_s - M),  out = sum acc_s e^(m_s - M) / L.
- * Limits: head_dim <= MAX_HEAD_DIM (256), even. */
+ * Limits: head_dim a multiple of 4, <= MAX_HEAD_DIM (256). */
 #include "kernels/cuda/cuda_internal.h"
 #include "kernels/cuda/cuda_reduce.h"
 
@@ -25,7 +26,7 @@
 
 #define TILE_T 32
 #define MAX_HEAD_DIM 256
-#define MAX_J (MAX_HEAD_DIM / 32)
+#define MAX_C4 (MAX_HEAD_DIM / 4 / 32) /* float4 chunks of a head per lane */
 #define MAX_WARPS 8
 #define MAX_SPLIT 32
 #define MIN_SPLIT_LEN 64 /* fewer timesteps per split are not worth a block */
@@ -40,27 +41,42 @@ typedef struct {
 } AttnArgs;
 
 static size_t attn_smem_bytes(int head_dim, int warps) {
-    return sizeof(float) * ((size_t)TILE_T * (head_dim + 1) + (size_t)TILE_T * head_dim +
+    return sizeof(float) * ((size_t)TILE_T * (head_dim + 4) + (size_t)TILE_T * head_dim +
                             (size_t)warps * head_dim + (size_t)warps * TILE_T);
 }
 
-/* Loads timesteps [t0, t0 + nt) of kv head g of slot s into the tiles. */
+/* Loads timesteps [t0, t0 + nt) of kv head g of slot s into the tiles, as
+ * float4 (head_dim % 4 == 0; cache rows start 16-byte aligned). */
 __device__ void load_kv_tile(const AttnArgs &a, int s, int g, int t0, int nt,
                              float *Ks, float *Vs) {
-    int hd = a.head_dim;
-    for (int i = threadIdx.x; i < nt * hd; i += blockDim.x) {
-        int tt = i / hd, d = i % hd;
-        size_t at = (((size_t)s * a.max_len + t0 + tt) * a.kv_heads + g) * hd + d;
-        Ks[tt * (hd + 1) + d] = a.ck[at];
-        Vs[tt * hd + d] = a.cv[at];
+    int hd = a.head_dim, h4 = hd / 4;
+    for (int i = threadIdx.x; i < nt * h4; i += blockDim.x) {
+        int tt = i / h4, c = i % h4;
+        size_t at = (((size_t)s * a.max_len + t0 + tt) * a.kv_heads + g) * hd;
+        float4 k = ((const float4 *)(a.ck + at))[c], v = ((const float4 *)(a.cv + at))[c];
+        ((float4 *)(Ks + tt * (hd + 4)))[c] = k;
+        ((float4 *)(Vs + tt * hd))[c] = v;
     }
+}
+
+/* q . K[lane] over head_dim, both in shared memory, 4 floats per load. */
+__device__ __forceinline__ float tile_score(const float *qs, const float *krow, int h4) {
+    const float4 *q4 = (const float4 *)qs, *k4 = (const float4 *)krow;
+    float s = 0.f;
+    for (int c = 0; c < h4; c++) {
+        float4 q = q4[c], k = k4[c];
+        s += q.x * k.x + q.y * k.y + q.z * k.z + q.w * k.w;
+    }
+    return s;
 }
 
 __global__ void attention_kernel(AttnArgs a) {
     extern __shared__ float smem[];
-    int hd = a.head_dim, G = a.heads / a.kv_heads;
+    int hd = a.head_dim, h4 = hd / 4, G = a.heads / a.kv_heads;
     int nwarps = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    float *Ks = smem, *Vs = Ks + TILE_T * (hd + 1);
+    /* K rows padded to hd + 4 floats: the float4 loads of 8 lanes hit 32
+     * distinct banks. */
+    float *Ks = smem, *Vs = Ks + TILE_T * (hd + 4);
     float *qs = Vs + TILE_T * hd + warp * hd, *ps = Vs + TILE_T * hd + nwarps * hd + warp * TILE_T;
     int r = blockIdx.x, g = blockIdx.y, split = blockIdx.z;
     int s = a.slot[r], len = a.pos[r] + 1;
@@ -71,23 +87,23 @@ __global__ void attention_kernel(AttnArgs a) {
         int hh = round * nwarps + warp, h = g * G + hh;
         bool active = hh < G;
         if (active)
-            for (int d = lane; d < hd; d += 32)
-                qs[d] = a.q[((size_t)r * a.heads + h) * hd + d] * scale;
-        float m = -INFINITY, l = 0.f, acc[MAX_J];
+            for (int c = lane; c < h4; c += 32) {
+                float4 v = ((const float4 *)(a.q + ((size_t)r * a.heads + h) * hd))[c];
+                v.x *= scale; v.y *= scale; v.z *= scale; v.w *= scale;
+                ((float4 *)qs)[c] = v;
+            }
+        /* lane owns float4 chunks c = lane + 32 j of the output head */
+        float m = -INFINITY, l = 0.f;
+        float4 acc[MAX_C4];
 #pragma unroll
-        for (int j = 0; j < MAX_J; j++) acc[j] = 0.f;
+        for (int j = 0; j < MAX_C4; j++) acc[j] = make_float4(0.f, 0.f, 0.f, 0.f);
         for (int tile = t0; tile < t1; tile += TILE_T) {
             int nt = min(TILE_T, t1 - tile);
-            __syncthreads(); /* everyone is done with the previous tile */
+            __syncthreads(); /* everyone is done with the previous tile (and qs is written) */
             load_kv_tile(a, s, g, tile, nt, Ks, Vs);
             __syncthreads();
             if (!active) continue;
-            float sc = -INFINITY;
-            if (lane < nt) {
-                const float *krow = Ks + lane * (hd + 1);
-                sc = 0.f;
-                for (int d = 0; d < hd; d++) sc += qs[d] * krow[d];
-            }
+            float sc = lane < nt ? tile_score(qs, Ks + lane * (hd + 4), h4) : -INFINITY;
             float m_new = fmaxf(m, warp_max(sc)); /* finite: nt >= 1 */
             float pe = lane < nt ? expf(sc - m_new) : 0.f;
             float corr = expf(m - m_new);         /* 0 on the first tile */
@@ -95,31 +111,38 @@ __global__ void attention_kernel(AttnArgs a) {
             ps[lane] = pe;
             __syncwarp();
 #pragma unroll
-            for (int j = 0; j < MAX_J; j++) acc[j] *= corr;
+            for (int j = 0; j < MAX_C4; j++) {
+                acc[j].x *= corr; acc[j].y *= corr; acc[j].z *= corr; acc[j].w *= corr;
+            }
             for (int tt = 0; tt < nt; tt++) {
                 float pv = ps[tt];
-                const float *vrow = Vs + tt * hd;
+                const float4 *v4 = (const float4 *)(Vs + tt * hd);
 #pragma unroll
-                for (int j = 0; j < MAX_J; j++)
-                    if (lane + 32 * j < hd) acc[j] += pv * vrow[lane + 32 * j];
+                for (int j = 0; j < MAX_C4; j++)
+                    if (lane + 32 * j < h4) {
+                        float4 v = v4[lane + 32 * j];
+                        acc[j].x += pv * v.x; acc[j].y += pv * v.y;
+                        acc[j].z += pv * v.z; acc[j].w += pv * v.w;
+                    }
             }
             __syncwarp(); /* ps is rewritten by the next tile */
             m = m_new;
         }
         if (!active) continue;
         size_t rh = (size_t)r * a.heads + h;
-        if (a.n_split == 1) {
-            float inv = 1.f / l; /* l >= 1: the max term contributes e^0 */
+        /* n_split == 1: the normalised result (l >= 1: the max term is e^0);
+         * else the unnormalised partial with its m and l (empty split: -inf, 0). */
+        float inv = a.n_split == 1 ? 1.f / l : 1.f;
+        float *dst = a.n_split == 1 ? a.out + rh * hd
+                                    : a.partial + (rh * a.n_split + split) * (hd + 2);
 #pragma unroll
-            for (int j = 0; j < MAX_J; j++)
-                if (lane + 32 * j < hd) a.out[rh * hd + lane + 32 * j] = acc[j] * inv;
-        } else {
-            float *pp = a.partial + (rh * a.n_split + split) * (hd + 2);
-#pragma unroll
-            for (int j = 0; j < MAX_J; j++)
-                if (lane + 32 * j < hd) pp[lane + 32 * j] = acc[j];
-            if (lane == 0) { pp[hd] = m; pp[hd + 1] = l; } /* empty split: -inf, 0 */
-        }
+        for (int j = 0; j < MAX_C4; j++)
+            if (lane + 32 * j < h4) {
+                float *d4 = dst + 4 * (lane + 32 * j);
+                d4[0] = acc[j].x * inv; d4[1] = acc[j].y * inv;
+                d4[2] = acc[j].z * inv; d4[3] = acc[j].w * inv;
+            }
+        if (a.n_split > 1 && lane == 0) { dst[hd] = m; dst[hd + 1] = l; }
     }
 }
 
@@ -174,9 +197,9 @@ static int check_attention_args(const FlabBuf *out, const FlabBuf *q,
     if (!rows || rows->n < 0 || heads <= 0 || kv_heads <= 0 || heads % kv_heads || max_len <= 0)
         return flab_fail("cuda: attention: bad shape (heads %d, kv_heads %d, max_len %d)",
                          heads, kv_heads, max_len);
-    if (head_dim <= 0 || head_dim > MAX_HEAD_DIM)
-        return flab_fail("cuda: attention: head_dim %d outside [1, %d]", head_dim,
-                         MAX_HEAD_DIM);
+    if (head_dim <= 0 || head_dim > MAX_HEAD_DIM || head_dim % 4)
+        return flab_fail("cuda: attention: head_dim %d is not a multiple of 4 in [4, %d]",
+                         head_dim, MAX_HEAD_DIM);
     size_t qn = (size_t)rows->n * heads * head_dim;
     if (cuda_check_buf(q, qn, "attention", "q") || cuda_check_buf(out, qn, "attention", "out") ||
         cuda_check_buf(ck, (size_t)max_len * kv_heads * head_dim, "attention", "cache_k") ||

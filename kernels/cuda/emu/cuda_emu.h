@@ -49,6 +49,7 @@ struct dim3 {
 struct uint4 { unsigned x, y, z, w; };
 struct float4 { float x, y, z, w; };
 struct float2 { float x, y; };
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 
 /* ---- bf16 / f16 ---------------------------------------------------------- */
 struct __nv_bfloat16 { uint16_t bits; };

@@ -32,7 +32,7 @@ done
 objs=()
 for f in "$OUT"/src/*.cpp; do
   o="${f%.cpp}.o"
-  g++ -std=c++20 -O1 -g -Wall -Wno-unused-function -Wno-unknown-pragmas $SAN -I. -I"$OUT/include" \
+  g++ -std=c++20 -O1 -g -Wall -Wno-unused-function -Wno-unknown-pragmas -fno-strict-aliasing $SAN -I. -I"$OUT/include" \
       -include kernels/cuda/emu/cuda_emu.h -c "$f" -o "$o"
   objs+=("$o")
 done

@@ -20,6 +20,9 @@
  *     device scratch with cudaMemcpyAsync from pageable memory, which has
  *     consumed the host bytes when it returns; a later copy into the same
  *     scratch is ordered after the kernels that read it (same stream).
+ *   - One backend object is used by one host thread at a time (its scratch
+ *     areas and cached uploads are unlocked state); two threads need two
+ *     backends.
  *   - No C++ exception and no CUDA error crosses into C: every CUDA/cuBLAS
  *     status is checked and turned into flab_fail("cuda: <op>: ...").
  *

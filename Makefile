@@ -24,7 +24,7 @@ ifeq ($(FLAB_CUDA),1)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CU_SRCS   := $(wildcard kernels/cuda/*.cu)
 CU_OBJS   := $(patsubst %.cu,$(BUILD)/%.o,$(CU_SRCS))
-CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 NVFLAGS   ?= -O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -fPIC,-Wall
 CFLAGS_BASE += -DFLAB_HAVE_CUDA=1 -I$(CUDA_HOME)/include
 LIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++

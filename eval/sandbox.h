@@ -18,7 +18,7 @@
  *   4. root drops to nobody (65534) before exec; no_new_privs always;
  *   5. a Python audit hook (eval/sandbox_guard.c) blocking writes and
  *      deletions outside D/work, reads of the home directory, sockets,
- *      subprocesses, fork, kill of other processes and ctypes.
+ *      subprocesses, fork and kill of other processes.
  * Invariants: a hostile sample only ever fails itself (the caller and other
  * samples survive; nothing outside D changes); D is removed afterwards;
  * eval_sandbox_run returns -1 only when the sandbox itself cannot work

@@ -45,7 +45,7 @@ const char eval_sandbox_guard_py[] =
 "    PATH2 = {'os.rename', 'os.link', 'os.symlink', 'shutil.move', 'shutil.copyfile',\n"
 "             'shutil.copytree'}\n"
 "    BANNED = ('socket.', 'subprocess.', 'os.system', 'os.exec', 'os.posix_spawn', 'os.spawn',\n"
-"              'os.fork', 'os.forkpty', 'pty.', 'ctypes.', 'os.killpg', 'os.startfile',\n"
+"              'os.fork', 'os.forkpty', 'pty.', 'os.killpg', 'os.startfile',\n"
 "              'os.add_dll_directory', '_posixsubprocess.', 'signal.pthread_kill')\n"
 "    def hook(event, args):\n"
 "        if event == 'open':\n"

@@ -245,7 +245,10 @@ static void build_argv(const EvalSandboxConfig *cfg, const SandboxEnv *env, Slot
         s->argv[n++] = (char *)eval_sandbox_guard_py;
         s->argv[n++] = s->prog;
         s->argv[n++] = s->work;
-        for (int i = 0; i < env->n_hide; i++) s->argv[n++] = (char *)env->hide[i];
+        /* Only the home dirs no tmpfs covers: the read check costs a
+         * realpath per open, which slows every import. */
+        for (int i = 0; i < env->n_hide; i++)
+            if (!(env->level >= 2 && env->mount_hide[i])) s->argv[n++] = (char *)env->hide[i];
     } else {
         s->argv[n++] = s->prog;
     }

@@ -33,6 +33,8 @@ const char eval_sandbox_guard_py[] =
 "        if not under(r, work):\n"
 "            deny('%s outside the sample directory (%s)' % (event, r))\n"
 "    def check_read(p):\n"
+"        if not hidden:\n"
+"            return\n"
 "        try:\n"
 "            r = resolve(p)\n"
 "        except Exception:\n"

@@ -50,7 +50,7 @@ typedef struct {
     int user_ns, net_ns, pid_ns, mount_ns; /* namespaces in use */
     int dropped_to_nobody;                 /* running as root: uid 65534 */
     int audit_hook;
-    char summary[256];                     /* one line for reports and logs */
+    char summary[512];                     /* one line for reports and logs */
 } EvalIsolation;
 
 typedef struct {

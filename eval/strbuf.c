@@ -27,7 +27,8 @@ void sb_putc(StrBuf *b, char c) { sb_appendn(b, &c, 1); }
 void sb_printf(StrBuf *b, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    char probe[1];
+    int n = vsnprintf(probe, sizeof probe, fmt, ap);   /* length only */
     va_end(ap);
     if (n <= 0) return;
     sb_reserve(b, (size_t)n);

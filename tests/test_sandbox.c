@@ -29,7 +29,7 @@ static EvalSandboxConfig config(int hook) {
     EvalSandboxConfig c;
     eval_sandbox_config_default(&c);
     c.timeout_s = 2.0;
-    c.memory_bytes = (size_t)512 << 20;
+    c.memory_bytes = (size_t)256 << 20;   /* small: the allocation test hits it fast */
     c.file_bytes = (size_t)8 << 20;
     c.jobs = 2;
     c.audit_hook = hook;
@@ -162,7 +162,7 @@ static void test_parallel_runs_keep_order(void) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
     for (int i = 0; i < N; i++) {
-        char want[8];
+        char want[16];
         snprintf(want, sizeof want, "%d\n", i);
         CHECKF(r[i].passed && !strcmp(r[i].out, want), "sample %d: %s / %s", i, r[i].reason, r[i].out);
         eval_sample_result_free(&r[i]);
@@ -176,6 +176,23 @@ static void test_missing_interpreter_is_an_error(void) {
     EvalSampleResult r;
     CHECK(run1(&c, "print(1)\n", &r) == -1);
     CHECK(strstr(flab_errmsg(), "/nonexistent/python3") != NULL);
+}
+
+/* Tier 0 (as on a kernel that refuses namespaces): still runs, says so. */
+static void test_without_namespaces_reports_it(void) {
+    EvalSandboxConfig c = config(1);
+    c.namespaces = 0;
+    EvalIsolation iso;
+    const char *progs[2] = {"print('fine')\n", "import socket\nsocket.socket()\n"};
+    EvalSampleResult r[2];
+    REQUIRE(eval_sandbox_run(&c, progs, 2, r, &iso) == 0);
+    CHECK(!iso.net_ns && !iso.pid_ns && !iso.mount_ns);
+    CHECKF(strstr(iso.summary, "NONE (network NOT isolated)") != NULL, "%.300s", iso.summary);
+    CHECKF(r[0].passed && !strcmp(r[0].out, "fine\n"), "%s", r[0].reason);
+    CHECKF(!r[1].passed && strstr(r[1].reason, "socket") != NULL, "%s", r[1].reason);
+    eval_sample_result_free(&r[0]);
+    eval_sample_result_free(&r[1]);
+    CHECK(!leftover_processes());
 }
 
 /* ---- hostile samples ----------------------------------------------------- */
@@ -300,6 +317,7 @@ int main(void) {
     RUN(test_timeout_is_recorded);
     RUN(test_parallel_runs_keep_order);
     RUN(test_missing_interpreter_is_an_error);
+    RUN(test_without_namespaces_reports_it);
     RUN(test_hostile_samples_with_audit_hook);
     RUN(test_hostile_samples_kernel_layers_only);
     if (g_listener >= 0) close(g_listener);

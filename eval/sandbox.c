@@ -9,6 +9,7 @@
  * is no PID namespace to do it. */
 #include "eval/sandbox.h"
 #include "eval/sandbox_child.h"
+#include "eval/sandbox_internal.h"
 #include "eval/sandbox_guard.h"
 #include "util/error.h"
 #include <errno.h>
@@ -44,9 +45,10 @@ void eval_sandbox_config_default(EvalSandboxConfig *cfg) {
     cfg->jobs = 1;
     cfg->audit_hook = 1;
     cfg->namespaces = 1;
+    cfg->pool = 1;
 }
 
-static double now_s(void) {
+double sandbox_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
@@ -67,7 +69,7 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
 }
 
 /* rm -rf that also copes with directories the sample made unwritable. */
-static void remove_tree(const char *dir) {
+void sandbox_remove_tree(const char *dir) {
     nftw(dir, make_writable, 16, FTW_PHYS);
     nftw(dir, remove_entry, 16, FTW_PHYS | FTW_DEPTH);
 }
@@ -80,7 +82,7 @@ static const char *tmp_base(const EvalSandboxConfig *cfg) {
 
 /* Makes DIR/program.py (the sample) and DIR/work, owned by nobody when the
  * child will drop to nobody (it must reach them).  dir receives DIR. */
-static int make_sample_dir(const EvalSandboxConfig *cfg, const char *program, int chown_nobody,
+int sandbox_make_dir(const EvalSandboxConfig *cfg, const char *program, int chown_nobody,
                            char *dir, size_t cap) {
     if ((size_t)snprintf(dir, cap, "%s/flab-sandbox-XXXXXX", tmp_base(cfg)) >= cap)
         return flab_fail("sandbox: temp dir path too long: %s", tmp_base(cfg));
@@ -91,15 +93,15 @@ static int make_sample_dir(const EvalSandboxConfig *cfg, const char *program, in
     size_t len = strlen(program);
     int ok = fd >= 0 && write(fd, program, len) == (ssize_t)len;
     if (fd >= 0) close(fd);
-    if (!ok) { remove_tree(dir); return flab_fail_errno("sandbox: writing %s", path); }
+    if (!ok) { sandbox_remove_tree(dir); return flab_fail_errno("sandbox: writing %s", path); }
     snprintf(path, sizeof path, "%s/work", dir);
-    if (mkdir(path, 0700) != 0) { remove_tree(dir); return flab_fail_errno("sandbox: mkdir %s", path); }
+    if (mkdir(path, 0700) != 0) { sandbox_remove_tree(dir); return flab_fail_errno("sandbox: mkdir %s", path); }
     if (chown_nobody) {
         const char *names[] = {"", "/work", "/program.py"};
         for (size_t i = 0; i < 3; i++) {
             snprintf(path, sizeof path, "%s%s", dir, names[i]);
             if (chown(path, SANDBOX_NOBODY, SANDBOX_NOBODY) != 0) {
-                remove_tree(dir);
+                sandbox_remove_tree(dir);
                 return flab_fail_errno("sandbox: chown %s", path);
             }
         }
@@ -109,12 +111,6 @@ static int make_sample_dir(const EvalSandboxConfig *cfg, const char *program, in
 
 /* ---- what every sample shares: hidden dirs, tier ------------------------- */
 
-typedef struct {
-    int level;                                  /* tier, sandbox_child_tier */
-    char hide[SANDBOX_MAX_HIDE][PATH_MAX];      /* home dirs the guard denies */
-    int n_hide;
-    int mount_hide[SANDBOX_MAX_HIDE];           /* also covered by a tmpfs */
-} SandboxEnv;
 
 static int path_under(const char *path, const char *dir) {
     size_t n = strlen(dir);
@@ -141,9 +137,10 @@ static void find_hidden_dirs(const EvalSandboxConfig *cfg, SandboxEnv *env) {
     }
 }
 
-static void fill_child(const EvalSandboxConfig *cfg, const SandboxEnv *env, SandboxChild *c,
+void sandbox_fill_child(const EvalSandboxConfig *cfg, const SandboxEnv *env, SandboxChild *c,
                        const char *work) {
     memset(c, 0, sizeof *c);
+    c->fd3 = c->fd4 = -1;
     sandbox_child_tier(c, env->level);
     c->work_dir = work;
     snprintf(c->tmpfs_opts, sizeof c->tmpfs_opts, "size=%zu,mode=0700%s", cfg->file_bytes,
@@ -164,15 +161,15 @@ static void fill_child(const EvalSandboxConfig *cfg, const SandboxEnv *env, Sand
 static int try_tier(const EvalSandboxConfig *cfg, SandboxEnv *env, char *why, size_t cap) {
     char dir[PATH_MAX], work[PATH_MAX + 8];
     int drop = getuid() == 0;
-    if (make_sample_dir(cfg, "", drop, dir, sizeof dir) != 0) {
+    if (sandbox_make_dir(cfg, "", drop, dir, sizeof dir) != 0) {
         snprintf(why, cap, "%s", flab_errmsg());
         return -1;
     }
     snprintf(work, sizeof work, "%s/work", dir);
     int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) { remove_tree(dir); snprintf(why, cap, "pipe"); return -1; }
+    if (pipe2(p, O_CLOEXEC) != 0) { sandbox_remove_tree(dir); snprintf(why, cap, "pipe"); return -1; }
     SandboxChild c;
-    fill_child(cfg, env, &c, work);
+    sandbox_fill_child(cfg, env, &c, work);
     c.stdin_fd = c.out_fd = c.err_fd = p[1];
     c.exec = 0;
     pid_t pid = sandbox_child_spawn(&c);
@@ -182,7 +179,7 @@ static int try_tier(const EvalSandboxConfig *cfg, SandboxEnv *env, char *why, si
     ssize_t got = read(p[0], why, cap - 1);
     why[got > 0 ? got - (why[got - 1] == '\n') : 0] = '\0';
     close(p[0]);
-    remove_tree(dir);
+    sandbox_remove_tree(dir);
     if (pid < 0) { snprintf(why, cap, "clone: %s", strerror(e)); return -1; }
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
@@ -272,31 +269,31 @@ static void kill_group(Slot *s) {
 static int start_slot(const EvalSandboxConfig *cfg, const SandboxEnv *env, const char *program,
                       Slot *s) {
     SandboxChild c;
-    fill_child(cfg, env, &c, s->work);
-    if (make_sample_dir(cfg, program, c.drop_to_nobody, s->dir, sizeof s->dir) != 0) return -1;
+    sandbox_fill_child(cfg, env, &c, s->work);
+    if (sandbox_make_dir(cfg, program, c.drop_to_nobody, s->dir, sizeof s->dir) != 0) return -1;
     snprintf(s->work, sizeof s->work, "%s/work", s->dir);
     snprintf(s->prog, sizeof s->prog, "%s/program.py", s->dir);
     build_argv(cfg, env, s);
     int out[2], err[2], devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0 || pipe2(out, O_CLOEXEC) != 0) {
         if (devnull >= 0) close(devnull);
-        remove_tree(s->dir);
+        sandbox_remove_tree(s->dir);
         return flab_fail_errno("sandbox: pipe");
     }
     if (pipe2(err, O_CLOEXEC) != 0) {
-        close(devnull); close(out[0]); close(out[1]); remove_tree(s->dir);
+        close(devnull); close(out[0]); close(out[1]); sandbox_remove_tree(s->dir);
         return flab_fail_errno("sandbox: pipe");
     }
     c.stdin_fd = devnull; c.out_fd = out[1]; c.err_fd = err[1];
     c.argv = s->argv; c.envp = s->envp; c.exec = 1;
-    s->start = now_s();
+    s->start = sandbox_now();
     s->deadline = s->start + cfg->timeout_s;
     s->pid = sandbox_child_spawn(&c);
     int e = errno;
     close(devnull); close(out[1]); close(err[1]);
     s->fds[0] = out[0]; s->fds[1] = err[0];
     if (s->pid < 0) {
-        close(out[0]); close(err[0]); remove_tree(s->dir);
+        close(out[0]); close(err[0]); sandbox_remove_tree(s->dir);
         errno = e;
         return flab_fail_errno("sandbox: starting %s", cfg->python);
     }
@@ -342,7 +339,7 @@ static void check_exit(Slot *s) {
     kill(-s->pid, SIGKILL);
     while (waitpid(s->pid, &s->status, 0) < 0 && errno == EINTR) {}
     s->exited = 1;
-    s->exit_time = now_s();
+    s->exit_time = sandbox_now();
 }
 
 /* ---- results ------------------------------------------------------------- */
@@ -369,19 +366,20 @@ static char *format(const char *fmt, ...) {
     return flab_xstrdup(tmp);
 }
 
-static char *classify(const EvalSandboxConfig *cfg, const Slot *s, int *passed) {
+char *sandbox_reason(const EvalSandboxConfig *cfg, int overflow_killed, int timed_out, int status,
+                     const char *err, size_t err_len, int *passed) {
     *passed = 0;
-    if (s->overflow_killed) return format("output truncated at %zu bytes", cfg->output_bytes);
-    if (s->timed_out) return flab_xstrdup("timeout");
-    if (WIFSIGNALED(s->status)) {
-        int sig = WTERMSIG(s->status);
+    if (overflow_killed) return format("output truncated at %zu bytes", cfg->output_bytes);
+    if (timed_out) return flab_xstrdup("timeout");
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
         if (sig == SIGXCPU) return flab_xstrdup("timeout (cpu limit)");
         const char *name = sigabbrev_np(sig);
         return format("killed by signal %d (SIG%s)", sig, name ? name : "?");
     }
-    int code = WEXITSTATUS(s->status);
+    int code = WEXITSTATUS(status);
     if (code == 0) { *passed = 1; return flab_xstrdup("ok"); }
-    char *line = last_line(s->buf[1], s->len[1]);
+    char *line = last_line(err, err_len);
     char *reason = strstr(line, "MemoryError") ? flab_xstrdup("memory")
                  : *line ? format("failed: %s", line) : format("failed: exit code %d", code);
     free(line);
@@ -393,7 +391,8 @@ static void finish_slot(const EvalSandboxConfig *cfg, Slot *s, EvalSampleResult 
         if (s->fds[i] >= 0) { close(s->fds[i]); s->fds[i] = -1; }
     if (s->pidfd >= 0) close(s->pidfd);
     memset(r, 0, sizeof *r);
-    r->reason = classify(cfg, s, &r->passed);
+    r->reason = sandbox_reason(cfg, s->overflow_killed, s->timed_out, s->status, s->buf[1], s->len[1],
+                               &r->passed);
     r->exit_code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : -1;
     r->term_signal = WIFSIGNALED(s->status) ? WTERMSIG(s->status) : 0;
     r->duration_s = s->exit_time - s->start;
@@ -402,7 +401,7 @@ static void finish_slot(const EvalSandboxConfig *cfg, Slot *s, EvalSampleResult 
     r->out = s->buf[0]; r->out_len = s->len[0];
     r->err = s->buf[1]; r->err_len = s->len[1];
     r->truncated = s->truncated;
-    remove_tree(s->dir);
+    sandbox_remove_tree(s->dir);
 }
 
 void eval_sample_result_free(EvalSampleResult *r) {
@@ -424,7 +423,7 @@ static void poll_slots(const EvalSandboxConfig *cfg, Slot *slots, int active) {
     struct pollfd pfd[3 * 64];
     Slot *owner[3 * 64];
     int which[3 * 64], n = 0, have_pidfds = 1;
-    double now = now_s(), wait = 0.1;
+    double now = sandbox_now(), wait = 0.1;
     for (int i = 0; i < active; i++) {
         Slot *s = &slots[i];
         for (int k = 0; k < 2; k++)
@@ -439,7 +438,7 @@ static void poll_slots(const EvalSandboxConfig *cfg, Slot *slots, int active) {
     if (poll(pfd, (nfds_t)n, ms) > 0)
         for (int i = 0; i < n; i++)
             if (pfd[i].revents && which[i] < 2 && owner[i]->fds[which[i]] >= 0) read_pipe(cfg, owner[i], which[i]);
-    now = now_s();
+    now = sandbox_now();
     for (int i = 0; i < active; i++) {
         Slot *s = &slots[i];
         if (!s->exited) check_exit(s);
@@ -452,7 +451,18 @@ int eval_sandbox_run(const EvalSandboxConfig *cfg, const char *const *programs, 
     if (access(cfg->python, X_OK) != 0)
         return flab_fail_errno("sandbox: interpreter %s is not executable", cfg->python);
     SandboxEnv env;
+    EvalIsolation own_iso;
+    if (!iso) iso = &own_iso;
     probe(cfg, &env, iso);
+    if (cfg->pool && env.level >= 2) {
+        if (sandbox_pool_run(cfg, &env, programs, n, results) == 0) {
+            iso->pool = 1;
+            size_t len = strlen(iso->summary);
+            snprintf(iso->summary + len, sizeof iso->summary - len, "; pool of forking interpreters");
+            return 0;
+        }
+        flab_error_clear();   /* the pool could not start: exec mode below */
+    }
     int jobs = cfg->jobs < 1 ? 1 : cfg->jobs > 64 ? 64 : cfg->jobs;
     Slot *slots = flab_xcalloc((size_t)jobs, sizeof *slots);
     size_t next = 0, done = 0;
@@ -467,7 +477,7 @@ int eval_sandbox_run(const EvalSandboxConfig *cfg, const char *const *programs, 
         }
         if (active == 0) break;
         poll_slots(cfg, slots, active);
-        double now = now_s();
+        double now = sandbox_now();
         for (int i = 0; i < active; i++) {
             if (!slot_done(&slots[i], now)) continue;
             finish_slot(cfg, &slots[i], &results[slots[i].index]);

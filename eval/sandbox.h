@@ -41,6 +41,8 @@ typedef struct {
     int jobs;               /* samples run at once; default 1 */
     int audit_hook;         /* 1: install the Python guard (default) */
     int namespaces;         /* 1: use namespaces where allowed (default); 0: never */
+    int pool;               /* 1: pool mode where the tier allows (default): a
+                               pre-started interpreter per job forks each sample */
 } EvalSandboxConfig;
 
 void eval_sandbox_config_default(EvalSandboxConfig *cfg);
@@ -50,6 +52,7 @@ typedef struct {
     int user_ns, net_ns, pid_ns, mount_ns; /* namespaces in use */
     int dropped_to_nobody;                 /* running as root: uid 65534 */
     int audit_hook;
+    int pool;                              /* pool mode was used */
     char summary[512];                     /* one line for reports and logs */
 } EvalIsolation;
 

@@ -121,8 +121,14 @@ static void child_run(const SandboxChild *c) {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_die(c->err_fd, "no_new_privs");
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (!c->exec) _exit(0);
-    if (dup2(c->stdin_fd, 0) < 0 || dup2(c->out_fd, 1) < 0 || dup2(c->err_fd, 2) < 0)
-        child_die(c->err_fd, "dup2");
+    /* Move every fd above the targets first, so no dup2 clobbers another. */
+    int src[5] = {c->stdin_fd, c->out_fd, c->err_fd, c->fd3, c->fd4}, high[5];
+    for (int i = 0; i < 5; i++) {
+        high[i] = src[i] >= 0 ? fcntl(src[i], F_DUPFD_CLOEXEC, 10) : -1;
+        if (src[i] >= 0 && high[i] < 0) child_die(c->err_fd, "dup");
+    }
+    for (int i = 0; i < 5; i++)
+        if (high[i] >= 0 && dup2(high[i], i) < 0) child_die(c->err_fd, "dup2");
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

@@ -25,6 +25,7 @@ typedef struct {
     struct rlimit cpu, as, nproc, fsize, nofile;
     /* process */
     int stdin_fd, out_fd, err_fd;          /* become fds 0, 1, 2 */
+    int fd3, fd4;                          /* become fds 3, 4 when >= 0 (pool mode) */
     const char *python;
     char *const *argv, *const *envp;
     int exec;                              /* 0: set up, then _exit(0) (the probe) */

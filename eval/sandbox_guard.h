@@ -17,4 +17,8 @@
 #ifndef FLAB_EVAL_SANDBOX_GUARD_H
 #define FLAB_EVAL_SANDBOX_GUARD_H
 extern const char eval_sandbox_guard_py[];
+
+/* The pool-mode interpreter (a zygote forking one child per sample), with
+ * the same hook installed in each child; protocol in sandbox_guard.c. */
+extern const char eval_sandbox_zygote_py[];
 #endif

@@ -25,6 +25,8 @@ static char g_outside[256];   /* a directory outside every sample dir */
 static char g_home[512];      /* the real home of this user */
 static EvalIsolation g_iso;
 
+static int g_pool = 1;
+
 static EvalSandboxConfig config(int hook) {
     EvalSandboxConfig c;
     eval_sandbox_config_default(&c);
@@ -33,6 +35,7 @@ static EvalSandboxConfig config(int hook) {
     c.file_bytes = (size_t)8 << 20;
     c.jobs = 2;
     c.audit_hook = hook;
+    c.pool = g_pool;
     c.tmp_base = g_base;
     return c;
 }
@@ -283,7 +286,8 @@ static void run_hostile_set(int hook) {
         const char *want = reason_ok_for(use[i], r[i].reason);
         CHECKF(!*want, "hook=%d '%s': reason '%s', want '%s...'", hook, use[i]->name, r[i].reason, want);
         CHECKF(!strstr(r[i].out, "TOPSECRET"), "hook=%d: home file was read", hook);
-        printf("# hook=%d %-28s -> %s (%.2f s)\n", hook, use[i]->name, r[i].reason, r[i].duration_s);
+        printf("# %s hook=%d %-28s -> %s (%.2f s)\n", g_pool ? "pool" : "exec", hook, use[i]->name,
+               r[i].reason, r[i].duration_s);
         eval_sample_result_free(&r[i]);
     }
     CHECKF(access(g_victim, F_OK) == 0, "hook=%d: victim deleted", hook);
@@ -298,6 +302,30 @@ static void run_hostile_set(int hook) {
 
 static void test_hostile_samples_with_audit_hook(void) { run_hostile_set(1); }
 static void test_hostile_samples_kernel_layers_only(void) { run_hostile_set(0); }
+static void test_hostile_samples_exec_mode(void) { g_pool = 0; run_hostile_set(1); run_hostile_set(0); g_pool = 1; }
+
+/* Pool mode: what one sample leaves (a detached process, files beside its
+ * directory) is gone before the next sample of the same interpreter runs. */
+static void test_pool_samples_do_not_see_each_other(void) {
+    EvalSandboxConfig c = config(0);
+    c.jobs = 1;
+    EvalIsolation iso;
+    const char *progs[2] = {
+        "import os, time\nopen('../leftover', 'w').write('x')\nopen('mine', 'w').write('x')\n"
+        "if os.fork() == 0:\n    os.setsid()\n    time.sleep(30)\n",
+        "import os\nassert not os.path.exists('../leftover'), 'file left by the previous sample'\n"
+        "assert os.listdir('.') == ['program.py'], os.listdir('.')\n"
+        "pids = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+        "assert len(pids) == 2, 'processes: %r' % pids\n"};
+    EvalSampleResult r[2];
+    REQUIRE(eval_sandbox_run(&c, progs, 2, r, &iso) == 0);
+    if (!iso.pool) printf("SKIP pool isolation: pool mode not available here (%s)\n", iso.summary);
+    CHECKF(r[0].passed, "%s", r[0].reason);
+    CHECKF(r[1].passed, "%s", r[1].reason);
+    eval_sample_result_free(&r[0]);
+    eval_sample_result_free(&r[1]);
+    CHECK(!leftover_processes());
+}
 
 int main(void) {
     snprintf(g_base, sizeof g_base, "/tmp/flab-test-sandbox-%d", (int)getpid());
@@ -320,6 +348,8 @@ int main(void) {
     RUN(test_without_namespaces_reports_it);
     RUN(test_hostile_samples_with_audit_hook);
     RUN(test_hostile_samples_kernel_layers_only);
+    RUN(test_hostile_samples_exec_mode);
+    RUN(test_pool_samples_do_not_see_each_other);
     if (g_listener >= 0) close(g_listener);
     unlink(g_victim); unlink(g_created); unlink(g_home_created); unlink(g_secret);
     rmdir(g_outside);

@@ -25,7 +25,6 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <grp.h>
 
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
@@ -113,7 +112,11 @@ static void child_run(const SandboxChild *c) {
     if (c->user_ns) child_user_ns(c);
     if (c->mount_ns) child_mounts(c);
     if (c->drop_to_nobody) {
-        if (setgroups(0, NULL) != 0 || setgid(SANDBOX_NOBODY) != 0 || setuid(SANDBOX_NOBODY) != 0)
+        /* Raw system calls: glibc's wrappers would try to change the ids
+         * of every thread the parent had, which do not exist here (and
+         * wait for them forever). */
+        if (syscall(SYS_setgroups, 0, NULL) != 0 || syscall(SYS_setgid, SANDBOX_NOBODY) != 0 ||
+            syscall(SYS_setuid, SANDBOX_NOBODY) != 0)
             child_die(c->err_fd, "drop to nobody");
     }
     if (chdir(c->work_dir) != 0) child_die(c->err_fd, "chdir");

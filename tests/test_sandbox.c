@@ -17,6 +17,7 @@
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -179,6 +180,28 @@ static void test_missing_interpreter_is_an_error(void) {
     EvalSampleResult r;
     CHECK(run1(&c, "print(1)\n", &r) == -1);
     CHECK(strstr(flab_errmsg(), "/nonexistent/python3") != NULL);
+}
+
+/* flab runs the sandbox with worker threads alive: the child must not use
+ * glibc calls that wait for the parent's other threads (setuid & co). */
+static void *idle_thread(void *arg) {
+    struct timespec ts = {0, 300000000};
+    nanosleep(&ts, NULL);
+    return arg;
+}
+
+static void test_works_with_other_threads_running(void) {
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) REQUIRE(pthread_create(&t[i], NULL, idle_thread, NULL) == 0);
+    for (int pool = 0; pool < 2; pool++) {
+        EvalSandboxConfig c = config(1);
+        c.pool = pool;
+        EvalSampleResult r;
+        REQUIRE(run1(&c, "print('threads ok')\n", &r) == 0);
+        CHECKF(r.passed, "pool=%d: %s", pool, r.reason);
+        eval_sample_result_free(&r);
+    }
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
 }
 
 /* Tier 0 (as on a kernel that refuses namespaces): still runs, says so. */
@@ -346,6 +369,7 @@ int main(void) {
     RUN(test_parallel_runs_keep_order);
     RUN(test_missing_interpreter_is_an_error);
     RUN(test_without_namespaces_reports_it);
+    RUN(test_works_with_other_threads_running);
     RUN(test_hostile_samples_with_audit_hook);
     RUN(test_hostile_samples_kernel_layers_only);
     RUN(test_hostile_samples_exec_mode);

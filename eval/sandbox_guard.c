@@ -91,9 +91,11 @@ const char eval_sandbox_guard_py[] = GUARD_DEFS
  * It runs as PID 1 of its own namespaces, so kill(-1) reaches every process
  * a sample left and nothing else, and signals from inside cannot kill it.
  * It is made non-dumpable so a sample cannot ptrace it or write its memory;
- * after each sample its processes are killed and reaped and ROOT emptied. */
+ * after each sample its processes are killed and reaped and ROOT emptied.
+ * A fork refused by the process limit (another job's fork bomb shares uid
+ * nobody's RLIMIT_NPROC) is retried for 2 s, then fails only that sample. */
 const char eval_sandbox_zygote_py[] = GUARD_DEFS
-"import signal, resource, traceback, ctypes, shutil, stat\n"
+"import signal, resource, traceback, ctypes, shutil, stat, time\n"
 "for _m in ('typing', 'math', 're', 'collections', 'itertools', 'functools', 'heapq',\n"
 "           'bisect', 'string', 'hashlib', 'json', 'random', 'copy', 'operator', 'datetime',\n"
 "           'fractions', 'decimal', 'statistics'):\n"
@@ -179,7 +181,18 @@ const char eval_sandbox_zygote_py[] = GUARD_DEFS
 "        prog = os.path.join(d, 'program.py')\n"
 "        with open(prog, 'wb') as f:\n"
 "            f.write(src)\n"
-"        pid = os.fork()\n"
+"        pid = -1\n"
+"        for _ in range(200):\n"
+"            try:\n"
+"                pid = os.fork()\n"
+"                break\n"
+"            except BlockingIOError:\n"
+"                time.sleep(0.01)\n"
+"        if pid < 0:\n"
+"            os.write(2, b'flab sandbox: cannot fork: process limit reached\\n')\n"
+"            _flab_empty(root)\n"
+"            os.write(4, b'DONE 256 0\\n')\n"
+"            continue\n"
 "        if pid == 0:\n"
 "            _flab_child(d, prog, src, hook_on, limits, hidden)\n"
 "        late = []\n"

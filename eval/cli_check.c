@@ -23,7 +23,7 @@ typedef struct {
 
 static int usage(void) {
     fprintf(stderr, "usage: flab check-benchmark FILE [-j N] [--limit N] [--timeout S] "
-                    "[--python PATH] [--no-namespaces] [--no-audit-hook]\n");
+                    "[--python PATH] [--no-namespaces] [--no-audit-hook] [--no-pool]\n");
     return 2;
 }
 
@@ -37,6 +37,7 @@ static int parse_args(int argc, char **argv, CheckArgs *a) {
         if (!strcmp(arg, "-v")) { a->verbose = 1; continue; }
         if (!strcmp(arg, "--no-namespaces")) { a->sandbox.namespaces = 0; continue; }
         if (!strcmp(arg, "--no-audit-hook")) { a->sandbox.audit_hook = 0; continue; }
+        if (!strcmp(arg, "--no-pool")) { a->sandbox.pool = 0; continue; }
         if (!strcmp(arg, "-j") && val) a->sandbox.jobs = atoi(val);
         else if (!strcmp(arg, "--limit") && val) a->limit = (size_t)strtoull(val, NULL, 10);
         else if (!strcmp(arg, "--timeout") && val) a->sandbox.timeout_s = atof(val);

@@ -41,7 +41,7 @@ TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 TOOL_SRCS := $(wildcard tests/tools/*.c) $(wildcard bench/*.c)
 TOOL_BINS := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
 
-.PHONY: all test asan bench demo install clean check-deps tests-bin venv
+.PHONY: test-deps all test asan bench demo install clean check-deps tests-bin venv
 all: check-deps flab
 
 flab: $(BUILD)/flab
@@ -80,7 +80,7 @@ tests-bin: $(BUILD)/flab $(TEST_BINS) $(TOOL_BINS)
 venv:
 	@tests/setup_venv.sh
 
-test: check-deps tests-bin venv
+test: check-deps test-deps tests-bin venv
 	@BUILD=$(BUILD) tests/run.sh
 
 asan:
@@ -95,6 +95,9 @@ demo: check-deps flab
 
 check-deps:
 	@tests/check_deps.sh
+
+test-deps:
+	@tests/check_deps.sh --test
 
 install: flab
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #define FLAB_RULES(X) \
-    X(command)
+    X(command) \
+    X(collect_tokens) \
+    X(prune_vocab)
 
 #define DECLARE_RULE(n) extern const Rule rule_##n;
 FLAB_RULES(DECLARE_RULE)

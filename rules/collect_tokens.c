@@ -43,7 +43,7 @@ typedef struct {
     RuleCtx *ctx;
     flab_tokenizer *tok;
     int32_t vocab;
-    uint64_t *counts, n_tokens, n_texts;
+    uint64_t *counts, n_tokens, n_texts, n_skipped;
     FILE *corpus;
 } Collect;
 
@@ -73,6 +73,13 @@ static int count_text(const char *source, const char *text, size_t len, void *us
 
 static void progress(size_t done, size_t total, void *user) {
     rule_progress(((Collect *)user)->ctx, (double)done, (double)total);
+}
+
+static void skipped(const char *path, void *user) {
+    Collect *c = user;
+    c->n_skipped++;
+    rule_log(c->ctx, "warning: %s: no row has any of the fields '%s'; skipped", path,
+             rule_str(c->ctx, "fields"));
 }
 
 /* ---- the kept set --------------------------------------------------------------- */
@@ -151,6 +158,7 @@ static cJSON *tokens_json(const Collect *c, const uint8_t *keep, int32_t kept, c
     cJSON *corpus = cJSON_AddObjectToObject(o, "corpus");
     cJSON_AddNumberToObject(corpus, "texts", (double)c->n_texts);
     cJSON_AddNumberToObject(corpus, "tokens", (double)c->n_tokens);
+    cJSON_AddNumberToObject(corpus, "skipped_files", (double)c->n_skipped);
     cJSON_AddNumberToObject(corpus, "distinct", distinct);
     cJSON *counts = cJSON_AddObjectToObject(o, "counts");
     char key[16];
@@ -201,6 +209,7 @@ static int select_and_write(RuleCtx *ctx, Collect *c, const char *model_dir) {
     }
     rule_metric_num(ctx, "corpus_texts", (double)c->n_texts);
     rule_metric_num(ctx, "corpus_tokens", (double)c->n_tokens);
+    rule_metric_num(ctx, "skipped_files", (double)c->n_skipped);
     rule_metric_num(ctx, "distinct", distinct);
     rule_metric_num(ctx, "merge_closure", (double)closure);
     rule_metric_num(ctx, "vocab_before", c->vocab);
@@ -226,7 +235,10 @@ static int collect_run(RuleCtx *ctx) {
     c.corpus = fopen(path, "w");
     int rc = c.corpus ? 0 : flab_fail_errno("%s", path);
     if (rc == 0)
-        rc = vc_walk(in, n_in, rule_str(ctx, "fields"), ctx->base_dir, count_text, progress, &c);
+    {
+        VcCallbacks cb = {count_text, skipped, progress};
+        rc = vc_walk(in, n_in, rule_str(ctx, "fields"), ctx->base_dir, &cb, &c);
+    }
     if (c.corpus && fclose(c.corpus) != 0 && rc == 0) rc = flab_fail_errno("%s", path);
     if (rc == 0 && c.n_texts == 0) rc = flab_fail("the corpus has no text");
     if (rc == 0) rc = select_and_write(ctx, &c, model_dir);

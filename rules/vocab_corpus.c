@@ -12,7 +12,7 @@
 
 typedef struct {
     const char *fields, *base_dir;
-    vc_text_fn fn;
+    const VcCallbacks *cb;
     void *user;
 } Walk;
 
@@ -64,11 +64,10 @@ static int walk_jsonl(const Walk *w, const char *path, char *data) {
         if (found == 0) continue;
         rows++;
         snprintf(src, sizeof src, "%s:%zu", rel, lineno);
-        rc = w->fn(src, buf, len, w->user);
+        rc = w->cb->text(src, buf, len, w->user);
     }
     free(buf);
-    if (rc == 0 && rows == 0)
-        rc = flab_fail("%s: no row has any of the fields '%s'", rel, w->fields);
+    if (rc == 0 && rows == 0 && w->cb->skipped) w->cb->skipped(rel, w->user);
     return rc;
 }
 
@@ -100,17 +99,17 @@ static int walk_path(const Walk *w, const char *path) {
     size_t len;
     if (flab_read_file(path, &data, &len) < 0) return -1;
     int rc = ends_with(path, ".jsonl") ? walk_jsonl(w, path, data)
-                                       : w->fn(relative(w, path), data, len, w->user);
+                                       : w->cb->text(relative(w, path), data, len, w->user);
     free(data);
     return rc;
 }
 
 int vc_walk(const char *const *paths, size_t n, const char *fields, const char *base_dir,
-            vc_text_fn fn, void (*done_fn)(size_t, size_t, void *), void *user) {
-    Walk w = {fields, base_dir, fn, user};
+            const VcCallbacks *cb, void *user) {
+    Walk w = {fields, base_dir, cb, user};
     for (size_t i = 0; i < n; i++) {
         if (walk_path(&w, paths[i]) < 0) return -1;
-        if (done_fn) done_fn(i + 1, n, user);
+        if (cb->done) cb->done(i + 1, n, user);
     }
     return 0;
 }

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #define FLAB_RULES(X) \
-    X(command) \
     X(collect_tokens) \
+    X(command) \
     X(prune_vocab) \
     /* end of the rule list */
 

@@ -19,6 +19,12 @@ void vp_mark_always(const flab_tokenizer *t, uint8_t *keep, int32_t n) {
     mark(keep, n, flab_tok_eos(t), VP_SPECIAL_ID);
     mark(keep, n, flab_tok_pad(t), VP_SPECIAL_ID);
     mark(keep, n, flab_tok_unk(t), VP_SPECIAL_ID);
+    /* BPE's own unk_token (tokenizer.json) may be absent from tokenizer_config. */
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(flab_tok_json(t), "model");
+    const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
+    if (cJSON_IsString(unk))
+        mark(keep, n, flab_tok_token_to_id(t, unk->valuestring, strlen(unk->valuestring)),
+             VP_SPECIAL_ID);
 }
 
 /* Fixpoint over the merges: a kept result keeps both parts.  Parts are

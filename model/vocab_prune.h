@@ -31,7 +31,8 @@ enum {
     VP_CLOSURE = 16,  /* an intermediate token of a merge chain building a kept token */
 };
 
-/* Marks added, byte and bos/eos/pad/unk tokens in keep (n = vocab size). */
+/* Marks added, byte and bos/eos/pad/unk tokens (tokenizer_config's and
+ * model.unk_token) in keep (n = vocab size). */
 void vp_mark_always(const flab_tokenizer *t, uint8_t *keep, int32_t n);
 
 /* Extends keep with the merge closure (VP_CLOSURE on ids not kept before);
@@ -44,7 +45,8 @@ int32_t vp_id_map(const uint8_t *keep, int32_t n, int32_t *map);
 /* The pruned tokenizer.json tree (caller cJSON_Deletes it): model.vocab with
  * the kept tokens renumbered, model.merges restricted to merges whose parts
  * and result are kept, added_tokens with new ids, post-processor special
- * token ids remapped.  NULL with flab_fail if a token the pruned tokenizer
+ * token ids remapped (padding and truncation must be null: the tokenizer loader
+ * refuses them).  NULL with flab_fail if a token the pruned tokenizer
  * needs (an added token, a post-processor special) was removed. */
 cJSON *vp_prune_tokenizer_json(const flab_tokenizer *t, const int32_t *map, int32_t n);
 

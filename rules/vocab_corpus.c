@@ -98,6 +98,10 @@ static int walk_path(const Walk *w, const char *path) {
     char *data;
     size_t len;
     if (flab_read_file(path, &data, &len) < 0) return -1;
+    if (memchr(data, '\0', len)) {   /* a text cannot hold NUL; a binary file */
+        free(data);
+        return flab_fail("%s: contains NUL bytes (a binary file?)", relative(w, path));
+    }
     int rc = ends_with(path, ".jsonl") ? walk_jsonl(w, path, data)
                                        : w->cb->text(relative(w, path), data, len, w->user);
     free(data);

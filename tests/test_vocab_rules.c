@@ -140,6 +140,9 @@ static void test_bad_corpus(void) {
     REQUIRE(write_str(path_in("bin.txt"), "ok \xff\xfe") == 0);
     CHECK(collect(fix, path_in("bin.txt"), path_in("tok5")) < 0);
     CHECK(strstr(flab_errmsg(), "bin.txt") != NULL);
+    REQUIRE(flab_write_file_atomic(path_in("nul.txt"), "a\0b", 3) == 0);
+    CHECK(collect(fix, path_in("nul.txt"), path_in("tok6")) < 0);
+    CHECK(strstr(flab_errmsg(), "NUL") != NULL);
 }
 
 int main(void) {

@@ -5,6 +5,7 @@
 #include "util/error.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <glob.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -157,6 +158,27 @@ static void add_input(Target *t, int param, const char *ref, char *abs, int dep)
     t->deps[t->ndeps++] = dep;
 }
 
+/* A path input with glob characters (* ? [) that names no existing path is
+ * expanded (relative to the flabfile, sorted); every match becomes an input
+ * of its own, so the matched files' contents and names enter the key.  A
+ * pattern that matches nothing is an error. */
+static int resolve_glob(Graph *g, Target *t, int p, const char *ref, const char *abs,
+                        const char *where) {
+    glob_t gl;
+    int r = glob(abs, 0, NULL, &gl);
+    if (r != 0) {
+        if (r != GLOB_NOMATCH) globfree(&gl);
+        return flab_fail("%s: [%s]: input '%s' of parameter '%s' matches no file "
+                         "(paths are relative to the flabfile's directory)",
+                         where, t->name, ref, t->rule->params[p].name);
+    }
+    size_t skip = ref[0] == '/' ? 0 : strlen(g->ff->dir) + 1;
+    for (size_t i = 0; i < gl.gl_pathc; i++)
+        add_input(t, p, gl.gl_pathv[i] + skip, flab_xstrdup(gl.gl_pathv[i]), -1);
+    globfree(&gl);
+    return 0;
+}
+
 static int resolve_one(Graph *g, Target *t, int p, const char *ref) {
     char where[600];
     ff_where(g->ff, t->value_lines[p] ? t->value_lines[p] : t->line, where, sizeof where);
@@ -174,6 +196,11 @@ static int resolve_one(Graph *g, Target *t, int p, const char *ref) {
     if (ref[0] == '/') snprintf(abs, n, "%s", ref);
     else snprintf(abs, n, "%s/%s", g->ff->dir, ref);
     struct stat st;
+    if (stat(abs, &st) < 0 && strpbrk(ref, "*?[")) {
+        int r = resolve_glob(g, t, p, ref, abs, where);
+        free(abs);
+        return r;
+    }
     if (stat(abs, &st) < 0) {
         free(abs);
         return flab_fail("%s: [%s]: input '%s' of parameter '%s' does not exist "

@@ -8,7 +8,9 @@
 #include <string.h>
 
 #define FLAB_RULES(X) \
+    X(collect_tokens) \
     X(command) \
+    X(prune_vocab) \
     /* end of the rule list */
 
 #define DECLARE_RULE(n) extern const Rule rule_##n;

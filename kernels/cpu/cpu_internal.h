@@ -1,0 +1,47 @@
+/* kernels/cpu/cpu_internal.h: the CPU backend's private types, shared by its
+ * files (cpu_backend.c: memory and weights; cpu_matmul.c; cpu_ops.c).
+ *
+ * Storage: activations are float32 arrays.  Weights are read in place from
+ * the caller's memory (the safetensors mmap) in their own dtype: 2-D weights
+ * are never converted as a whole; the matmul converts tiles on the fly
+ * (GEMM) or reads bf16/f16 directly in its AVX2 dot kernel (GEMV), so a bf16
+ * model costs its file size in memory, not twice that.  1-D weights (norm
+ * gains, biases: tiny) are converted to float32 once at upload. */
+#ifndef FLAB_KERNELS_CPU_INTERNAL_H
+#define FLAB_KERNELS_CPU_INTERNAL_H
+#include "kernels/ops.h"
+#include "kernels/cpu/cpu_pool.h"
+
+struct FlabBuf {
+    float *data;
+    size_t n;
+};
+
+struct FlabWeight {
+    char *name;
+    FlabDType dtype;
+    int ndim;
+    int64_t rows, cols;         /* 1-D: rows = 1, cols = n */
+    const void *data;           /* caller's bytes (2-D) */
+    float *f32;                 /* owned float32 copy (1-D only) */
+};
+
+typedef struct {
+    CpuPool *pool;
+    int n_threads;
+    float **scratch;            /* per-worker scratch, scratch_n floats each */
+    size_t scratch_n;
+} CpuImpl;
+
+static inline CpuImpl *cpu_impl(FlabBackend *be) { return be->impl; }
+/* Makes every worker's scratch at least n floats. */
+void cpu_scratch_reserve(CpuImpl *impl, size_t n);
+
+/* Row r of a 2-D weight converted to float32 into dst (cols floats). */
+void cpu_weight_row_f32(const FlabWeight *w, int64_t r, float *dst);
+
+int cpu_matmul(FlabBackend *be, FlabBuf *y, const FlabBuf *x,
+               const FlabWeight *W, const FlabWeight *bias, int rows,
+               int accumulate);
+void cpu_install_ops(FlabBackend *be);
+#endif

@@ -1,0 +1,347 @@
+/* kernels/cpu/cpu_ops.c: every op of ops.h except matmul, on the CPU.
+ * float32 data; row reductions that decide accuracy (RMS, softmax
+ * normalisers, KL, cross-entropy) accumulate in float64.  Row-parallel ops
+ * split rows over the pool; the cheap element-wise ones run inline. */
+#include "kernels/cpu/cpu_internal.h"
+#include "util/error.h"
+#include <math.h>
+#include <string.h>
+
+/* ---- row-parallel helper --------------------------------------------------- */
+
+typedef void (*RowFn)(void *ctx, int row, int worker);
+typedef struct { RowFn fn; void *ctx; int rows, per_task; } RowsCtx;
+
+static void rows_task(void *vctx, int task, int worker) {
+    RowsCtx *c = vctx;
+    int r1 = (task + 1) * c->per_task < c->rows ? (task + 1) * c->per_task : c->rows;
+    for (int r = task * c->per_task; r < r1; r++) c->fn(c->ctx, r, worker);
+}
+
+/* Runs fn(ctx, r, worker) for r < rows, in tasks of about `cost` work each. */
+static void for_rows(FlabBackend *be, int rows, size_t cost_per_row, RowFn fn, void *ctx) {
+    size_t per = cost_per_row >= 65536 ? 1 : 65536 / (cost_per_row ? cost_per_row : 1);
+    RowsCtx c = {fn, ctx, rows, (int)(per > (size_t)rows ? (size_t)rows : per)};
+    if (c.per_task < 1) c.per_task = 1;
+    cpu_pool_run(cpu_impl(be)->pool, (rows + c.per_task - 1) / c.per_task, rows_task, &c);
+}
+
+static int check_fits(const char *op, const FlabBuf *b, size_t n) {
+    if (n > b->n) return flab_fail("cpu: %s: needs %zu floats, buffer has %zu", op, n, b->n);
+    return 0;
+}
+
+static int check_rows(const char *op, const FlabRows *rows, int n_slots_len, int max_len) {
+    for (int r = 0; r < rows->n; r++)
+        if (rows->pos[r] < 0 || rows->pos[r] >= max_len || rows->slot[r] < 0 ||
+            (n_slots_len >= 0 && rows->slot[r] >= n_slots_len))
+            return flab_fail("cpu: %s: row %d has slot %d position %d outside the cache "
+                             "(max_len %d)", op, r, rows->slot[r], rows->pos[r], max_len);
+    return 0;
+}
+
+/* ---- embedding, rmsnorm, rope ---------------------------------------------- */
+
+static int cpu_embedding(FlabBackend *be, FlabBuf *out, const FlabWeight *table,
+                         const int32_t *ids, int n) {
+    (void)be;
+    int dim = (int)table->cols;
+    if (check_fits("embedding", out, (size_t)n * dim)) return -1;
+    for (int r = 0; r < n; r++) {
+        if (ids[r] < 0 || ids[r] >= table->rows)
+            return flab_fail("cpu: embedding %s: token id %d outside [0, %lld)",
+                             table->name, ids[r], (long long)table->rows);
+        cpu_weight_row_f32(table, ids[r], out->data + (size_t)r * dim);
+    }
+    return 0;
+}
+
+typedef struct { float *out; const float *x, *g; int dim; float eps; } NormCtx;
+
+static void norm_row(void *vctx, int r, int worker) {
+    (void)worker;
+    NormCtx *c = vctx;
+    const float *xr = c->x + (size_t)r * c->dim;
+    float *o = c->out + (size_t)r * c->dim;
+    double ss = 0;
+    for (int i = 0; i < c->dim; i++) ss += (double)xr[i] * xr[i];
+    float inv = (float)(1.0 / sqrt(ss / c->dim + c->eps));
+    for (int i = 0; i < c->dim; i++) o[i] = xr[i] * inv * c->g[i];
+}
+
+static int cpu_rmsnorm(FlabBackend *be, FlabBuf *out, const FlabBuf *x,
+                       const FlabWeight *gain, int rows, int dim, float eps) {
+    if (gain->cols != dim)
+        return flab_fail("cpu: rmsnorm: gain %s has %lld elements, rows have %d",
+                         gain->name, (long long)gain->cols, dim);
+    if (check_fits("rmsnorm", out, (size_t)rows * dim) ||
+        check_fits("rmsnorm", x, (size_t)rows * dim)) return -1;
+    NormCtx c = {out->data, x->data, gain->f32, dim, eps};
+    for_rows(be, rows, (size_t)dim * 2, norm_row, &c);
+    return 0;
+}
+
+static int cpu_rope(FlabBackend *be, FlabBuf *x, const FlabRows *rows,
+                    int heads, int head_dim, float theta) {
+    (void)be;
+    if (check_fits("rope", x, (size_t)rows->n * heads * head_dim)) return -1;
+    int half = head_dim / 2;
+    float cs[half], sn[half];
+    for (int r = 0; r < rows->n; r++) {
+        for (int i = 0; i < half; i++) {
+            double a = rows->pos[r] * pow((double)theta, -2.0 * i / head_dim);
+            cs[i] = (float)cos(a);
+            sn[i] = (float)sin(a);
+        }
+        for (int h = 0; h < heads; h++) {
+            float *v = x->data + ((size_t)r * heads + h) * head_dim;
+            for (int i = 0; i < half; i++) {
+                float x1 = v[i], x2 = v[i + half];
+                v[i] = x1 * cs[i] - x2 * sn[i];
+                v[i + half] = x2 * cs[i] + x1 * sn[i];
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- KV cache and attention ------------------------------------------------ */
+
+static int cpu_kv_store(FlabBackend *be, FlabBuf *ck, FlabBuf *cv, const FlabBuf *k,
+                        const FlabBuf *v, const FlabRows *rows, int kv_heads,
+                        int head_dim, int max_len) {
+    (void)be;
+    size_t w = (size_t)kv_heads * head_dim;
+    int n_slots = (int)(ck->n / (w * (size_t)max_len));
+    if (check_rows("kv_store", rows, n_slots, max_len) ||
+        check_fits("kv_store", cv, ck->n) ||
+        check_fits("kv_store", k, rows->n * w) || check_fits("kv_store", v, rows->n * w))
+        return -1;
+    for (int r = 0; r < rows->n; r++) {
+        size_t at = ((size_t)rows->slot[r] * max_len + rows->pos[r]) * w;
+        memcpy(ck->data + at, k->data + r * w, w * sizeof(float));
+        memcpy(cv->data + at, v->data + r * w, w * sizeof(float));
+    }
+    return 0;
+}
+
+typedef struct {
+    float *out;
+    const float *q, *ck, *cv;
+    const FlabRows *rows;
+    int heads, kv_heads, head_dim, max_len;
+    CpuImpl *impl;
+} AttnCtx;
+
+/* One (row, head) pair: scores over t <= pos, softmax, weighted sum of V. */
+static void attn_task(void *vctx, int task, int worker) {
+    AttnCtx *c = vctx;
+    int r = task / c->heads, h = task % c->heads, hd = c->head_dim;
+    int kvh = h / (c->heads / c->kv_heads), p = c->rows->pos[r];
+    size_t base = (size_t)c->rows->slot[r] * c->max_len;
+    const float *qv = c->q + ((size_t)r * c->heads + h) * hd;
+    float *sc = c->impl->scratch[worker], scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
+    for (int t = 0; t <= p; t++) {
+        const float *kv = c->ck + ((base + t) * c->kv_heads + kvh) * hd;
+        float s = 0;
+        for (int d = 0; d < hd; d++) s += qv[d] * kv[d];
+        sc[t] = s * scale;
+        if (sc[t] > mx) mx = sc[t];
+    }
+    double sum = 0;
+    for (int t = 0; t <= p; t++) sum += (sc[t] = expf(sc[t] - mx));
+    float *o = c->out + ((size_t)r * c->heads + h) * hd, inv = (float)(1.0 / sum);
+    memset(o, 0, (size_t)hd * sizeof(float));
+    for (int t = 0; t <= p; t++) {
+        const float *vv = c->cv + ((base + t) * c->kv_heads + kvh) * hd;
+        float wt = sc[t] * inv;
+        for (int d = 0; d < hd; d++) o[d] += wt * vv[d];
+    }
+}
+
+static int cpu_attention(FlabBackend *be, FlabBuf *out, const FlabBuf *q,
+                         const FlabBuf *ck, const FlabBuf *cv, const FlabRows *rows,
+                         int heads, int kv_heads, int head_dim, int max_len) {
+    if (kv_heads <= 0 || heads % kv_heads)
+        return flab_fail("cpu: attention: %d heads not a multiple of %d kv heads",
+                         heads, kv_heads);
+    size_t w = (size_t)kv_heads * head_dim;
+    int n_slots = (int)(ck->n / (w * (size_t)max_len));
+    size_t qn = (size_t)rows->n * heads * head_dim;
+    if (check_rows("attention", rows, n_slots, max_len) || check_fits("attention", q, qn) ||
+        check_fits("attention", out, qn) || check_fits("attention", cv, ck->n))
+        return -1;
+    CpuImpl *impl = cpu_impl(be);
+    cpu_scratch_reserve(impl, (size_t)max_len);
+    AttnCtx c = {out->data, q->data, ck->data, cv->data, rows, heads, kv_heads,
+                 head_dim, max_len, impl};
+    cpu_pool_run(impl->pool, rows->n * heads, attn_task, &c);
+    return 0;
+}
+
+/* ---- element-wise ---------------------------------------------------------- */
+
+static int cpu_swiglu(FlabBackend *be, FlabBuf *out, const FlabBuf *gate,
+                      const FlabBuf *up, size_t n) {
+    (void)be;
+    if (check_fits("swiglu", out, n) || check_fits("swiglu", gate, n) ||
+        check_fits("swiglu", up, n)) return -1;
+    for (size_t i = 0; i < n; i++) {
+        float g = gate->data[i];
+        out->data[i] = g / (1.0f + expf(-g)) * up->data[i];
+    }
+    return 0;
+}
+
+static int cpu_add(FlabBackend *be, FlabBuf *y, const FlabBuf *x, size_t n) {
+    (void)be;
+    if (check_fits("add", y, n) || check_fits("add", x, n)) return -1;
+    for (size_t i = 0; i < n; i++) y->data[i] += x->data[i];
+    return 0;
+}
+
+static int cpu_mul_cols(FlabBackend *be, FlabBuf *x, const FlabBuf *mask, int rows,
+                        int cols) {
+    (void)be;
+    if (check_fits("mul_cols", x, (size_t)rows * cols) || check_fits("mul_cols", mask, cols))
+        return -1;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) x->data[(size_t)r * cols + c] *= mask->data[c];
+    return 0;
+}
+
+static int cpu_gather_rows(FlabBackend *be, FlabBuf *out, const FlabBuf *x,
+                           const int32_t *idx, int n, int cols) {
+    (void)be;
+    if (check_fits("gather_rows", out, (size_t)n * cols)) return -1;
+    for (int i = 0; i < n; i++) {
+        if (idx[i] < 0 || ((size_t)idx[i] + 1) * cols > x->n)
+            return flab_fail("cpu: gather_rows: row %d outside the source", idx[i]);
+        memmove(out->data + (size_t)i * cols, x->data + (size_t)idx[i] * cols,
+                (size_t)cols * sizeof(float));
+    }
+    return 0;
+}
+
+/* ---- softmax family -------------------------------------------------------- */
+
+static double row_logsumexp(const float *x, int cols) {
+    float mx = -INFINITY;
+    for (int c = 0; c < cols; c++) if (x[c] > mx) mx = x[c];
+    double s = 0;
+    for (int c = 0; c < cols; c++) s += expf(x[c] - mx);
+    return mx + log(s);
+}
+
+typedef struct {
+    float *out;
+    const float *x, *y;
+    const int32_t *targets;
+    double *res;
+    int cols, log_form;
+} SoftCtx;
+
+static void softmax_row(void *vctx, int r, int worker) {
+    (void)worker;
+    SoftCtx *c = vctx;
+    const float *x = c->x + (size_t)r * c->cols;
+    float *o = c->out + (size_t)r * c->cols;
+    float lse = (float)row_logsumexp(x, c->cols);
+    for (int i = 0; i < c->cols; i++)
+        o[i] = c->log_form ? x[i] - lse : expf(x[i] - lse);
+}
+
+static int softmax_common(FlabBackend *be, FlabBuf *out, const FlabBuf *x, int rows,
+                          int cols, int log_form) {
+    size_t n = (size_t)rows * cols;
+    if (check_fits("softmax", out, n) || check_fits("softmax", x, n)) return -1;
+    SoftCtx c = {out->data, x->data, NULL, NULL, NULL, cols, log_form};
+    for_rows(be, rows, (size_t)cols * 8, softmax_row, &c);
+    return 0;
+}
+
+static int cpu_softmax(FlabBackend *be, FlabBuf *out, const FlabBuf *x, int rows, int cols) {
+    return softmax_common(be, out, x, rows, cols, 0);
+}
+
+static int cpu_log_softmax(FlabBackend *be, FlabBuf *out, const FlabBuf *x, int rows,
+                           int cols) {
+    return softmax_common(be, out, x, rows, cols, 1);
+}
+
+/* KL(P||Q) of one row from logits: sum p (lp - lq), float64 normalisers. */
+static void kl_row(void *vctx, int r, int worker) {
+    (void)worker;
+    SoftCtx *c = vctx;
+    const float *p = c->x + (size_t)r * c->cols, *q = c->y + (size_t)r * c->cols;
+    double lsp = row_logsumexp(p, c->cols), lsq = row_logsumexp(q, c->cols), s = 0;
+    for (int i = 0; i < c->cols; i++) {
+        double a = p[i] - lsp, b = q[i] - lsq;
+        s += exp(a) * (a - b);
+    }
+    c->res[r] = s;
+}
+
+static int cpu_kl_rows(FlabBackend *be, double *kl, const FlabBuf *lp, const FlabBuf *lq,
+                       int rows, int cols) {
+    size_t n = (size_t)rows * cols;
+    if (check_fits("kl_rows", lp, n) || check_fits("kl_rows", lq, n)) return -1;
+    SoftCtx c = {NULL, lp->data, lq->data, NULL, kl, cols, 0};
+    for_rows(be, rows, (size_t)cols * 16, kl_row, &c);
+    return 0;
+}
+
+static void ce_row(void *vctx, int r, int worker) {
+    (void)worker;
+    SoftCtx *c = vctx;
+    const float *x = c->x + (size_t)r * c->cols;
+    int t = c->targets[r];
+    c->res[r] = t < 0 ? 0.0 : row_logsumexp(x, c->cols) - x[t];
+}
+
+static int cpu_cross_entropy(FlabBackend *be, double *ce, const FlabBuf *logits,
+                             const int32_t *targets, int rows, int cols) {
+    if (check_fits("cross_entropy", logits, (size_t)rows * cols)) return -1;
+    for (int r = 0; r < rows; r++)
+        if (targets[r] >= cols || targets[r] < -1)
+            return flab_fail("cpu: cross_entropy: row %d target %d outside [0, %d)",
+                             r, targets[r], cols);
+    SoftCtx c = {NULL, logits->data, NULL, targets, ce, cols, 0};
+    for_rows(be, rows, (size_t)cols * 8, ce_row, &c);
+    return 0;
+}
+
+static int cpu_argmax(FlabBackend *be, int32_t *out, float *margin, const FlabBuf *x,
+                      int rows, int cols) {
+    (void)be;
+    if (check_fits("argmax", x, (size_t)rows * cols)) return -1;
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x->data + (size_t)r * cols;
+        int best = 0;
+        float second = -INFINITY;
+        for (int c = 1; c < cols; c++) {
+            if (xr[c] > xr[best]) { second = xr[best]; best = c; }
+            else if (xr[c] > second) second = xr[c];
+        }
+        out[r] = best;
+        if (margin) margin[r] = xr[best] - second;
+    }
+    return 0;
+}
+
+void cpu_install_ops(FlabBackend *be) {
+    be->embedding = cpu_embedding;
+    be->rmsnorm = cpu_rmsnorm;
+    be->rope = cpu_rope;
+    be->kv_store = cpu_kv_store;
+    be->attention = cpu_attention;
+    be->swiglu = cpu_swiglu;
+    be->add = cpu_add;
+    be->mul_cols = cpu_mul_cols;
+    be->gather_rows = cpu_gather_rows;
+    be->softmax = cpu_softmax;
+    be->log_softmax = cpu_log_softmax;
+    be->kl_rows = cpu_kl_rows;
+    be->cross_entropy = cpu_cross_entropy;
+    be->argmax = cpu_argmax;
+}

@@ -7,7 +7,10 @@
 #include <string.h>
 
 #define FLAB_RULES(X) \
-    X(command)
+    X(command) \
+    X(layer_search) \
+    X(ffn_search) \
+    X(apply)
 
 #define DECLARE_RULE(n) extern const Rule rule_##n;
 FLAB_RULES(DECLARE_RULE)

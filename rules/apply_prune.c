@@ -65,6 +65,11 @@ static int read_mask(const char *path, const ModelConfig *c, Pruning *p) {
         char key[32];
         snprintf(key, sizeof key, "%d", l);
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(kept, key), *v;
+        if (p->new_index[l] < 0 && a) {
+            rc = flab_fail("%s: layer %d has a mask but the plan removes it: the mask was "
+                           "made for another plan", file, l);
+            break;
+        }
         if (p->new_index[l] < 0) continue;
         int n = cJSON_GetArraySize(a), k = 0;
         if (!cJSON_IsArray(a) || n < 1 || (p->K && n != p->K))

@@ -76,7 +76,8 @@ assert c['num_hidden_layers'] == 7 and c['intermediate_size'] == 384 and c['voca
 check pruned_tokenizer [ -f "$D/tokenizer.json" ] && cmp -s "$D/tokenizer.json" "$FIX/tokenizer.json"
 check apply_metrics sh -c "'$FLAB' show pruned | grep -q reduction_percent"
 out=$("$FLAB" build pruned 2>&1)
-check second_build_noop sh -c "! echo '$out' | grep -qi 'layer_search\|built'"
+check second_build_noop sh -c "! grep -q '(layer_search)\|(ffn_search)\|(apply)'" <<< "$out"
+check status_fresh [ "$("$FLAB" status plan mask pruned | grep -c '^fresh')" = 3 ]
 check logits_of_pruned "$FLAB" logits "$D" --device cpu --json "def f(x):" >/dev/null
 
 out=$("$FLAB" build plan_synth 2>&1); rc=$?
@@ -101,7 +102,7 @@ neurons = 8
 strategy = fisher
 INI
 out=$("$FLAB" build taylor 2>&1)
-check taylor_rejected sh -c "echo '$out' | grep -q 'backward pass'"
+check taylor_rejected grep -q 'backward pass' <<< "$out"
 out=$("$FLAB" build fisher 2>&1)
-check fisher_rejected sh -c "echo '$out' | grep -q 'backward pass'"
+check fisher_rejected grep -q 'backward pass' <<< "$out"
 finish

@@ -74,7 +74,8 @@ static int ls_init(Ls *ls, CalibScorer *sc, const LsOptions *o) {
     ls->C = flab_xcalloc((size_t)nc, sizeof *ls->C);
     ls->S = flab_xcalloc((size_t)nc, sizeof *ls->S);
     ls->B = flab_xcalloc((size_t)nc, sizeof *ls->B);
-    for (int c = 0; c < nc; c++) {
+    int captures = o->reuse || o->objective == LS_COSINE || o->objective == LS_ANGULAR;
+    for (int c = 0; c < nc && captures; c++) {
         if (!(ls->C[c] = sc->chunks[c].hidden))
             return flab_fail("layer search: the scorer keeps no hidden states");
         ls->S[c] = alloc_set(sc, &sc->chunks[c], ls->L);

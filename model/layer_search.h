@@ -63,8 +63,12 @@ const char *ls_objective_name(LsObjective o);
 /* The score the candidates are compared by: "kl", "nll", ... */
 const char *ls_score_name(LsObjective o);
 
-/* sc must have been created with keep_hidden = 1 (its reference is the full
- * model).  On error out is freed. */
+/* sc's reference is the full model; it must keep hidden states
+ * (keep_hidden = 1) unless the search is a naive kl / perplexity one
+ * (reuse = 0), which needs no residual cache.  The search consumes the
+ * scorer's hidden cache (it then holds the pruned model's residuals).
+ * Memory with reuse: 3 x (L + 1) x tokens x hidden floats for the residuals
+ * plus tokens x vocab for the reference logits.  On error out is freed. */
 int layer_search(CalibScorer *sc, const LsOptions *o, LsResult *out);
 void ls_result_free(LsResult *r);
 /* plan.json text (malloc'd). */

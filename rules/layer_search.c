@@ -76,7 +76,8 @@ static int layer_search_run(RuleCtx *ctx) {
     o.progress = prune_progress;
     o.progress_ctx = ctx;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (prune_session_open(ctx, 1, &s)) return -1;
+    int keep_hidden = o.reuse || o.objective == LS_COSINE || o.objective == LS_ANGULAR;
+    if (prune_session_open(ctx, keep_hidden, &s)) return -1;
     int rc = layer_search(&s.sc, &o, &r);
     prune_session_close(&s);
     if (rc) return -1;

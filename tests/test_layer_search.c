@@ -35,7 +35,7 @@ static const cJSON *calib(const char *key) {
 static int search(LsObjective obj, int remove, int iterative, int reuse, int chunk_rows,
                   LsResult *r) {
     CalibScorer sc;
-    if (calib_scorer_create(T, &SET, chunk_rows, 1, &sc)) return -1;
+    if (calib_scorer_create(T, &SET, chunk_rows, reuse, &sc)) return -1;  /* naive: no cache */
     LsOptions o = {obj, remove, iterative, reuse, NULL, NULL};
     int rc = layer_search(&sc, &o, r);
     calib_scorer_free(&sc);

@@ -86,6 +86,31 @@ check cosine_plan $PY -c "
 import json; p = json.load(open('$("$FLAB" path plan_synth 2>/dev/null)/plan.json'))
 assert p['objective'] == 'cosine' and p['mode'] == 'oneshot' and len(p['removed']) == 2"
 
+# a D_correct-shaped artifact: a directory holding correct.jsonl
+cat >> flabfile.ini <<INI
+
+[dcorrect]
+rule = command
+inputs = synth.jsonl
+run = $PY -c "import json,sys; [print(json.dumps(dict(json.loads(l), completion=json.loads(l)['canonical_solution']))) for l in open(sys.argv[1])]" "\$FLAB_IN_1" > "\$FLAB_OUT/correct.jsonl"
+
+[plan_dcorrect]
+rule = layer_search
+model = $FIX
+samples = @dcorrect
+objective = perplexity
+remove = 1
+positions = completion
+device = cpu
+threads = 2
+INI
+out=$("$FLAB" build plan_dcorrect 2>&1); rc=$?
+check d_correct_dir_samples [ $rc = 0 ]
+[ $rc = 0 ] || echo "$out" | tail -20
+check perplexity_plan $PY -c "
+import json; p = json.load(open('$("$FLAB" path plan_dcorrect 2>/dev/null)/plan.json'))
+assert p['objective'] == 'perplexity' and p['score'] == 'nll' and len(p['rounds'][0]['candidates']) == 8"
+
 cat >> flabfile.ini <<INI
 
 [taylor]

@@ -98,7 +98,7 @@ static void step_progress(Ls *ls) {
 static int eval_list(Ls *ls, const int *list, int m, int j, int capture,
                      double *kl, double *nll) {
     CalibScorer *sc = ls->sc;
-    double kl_sum = 0, nll_sum = 0, a, b;
+    double kl_sum = 0, nll_sum = 0, a = 0, b = 0;
     long nll_n = 0, cnt = 0;
     int reuse = ls->o->reuse || capture;
     for (int c = 0; c < sc->n_chunks; c++) {
@@ -112,7 +112,7 @@ static int eval_list(Ls *ls, const int *list, int m, int j, int capture,
         if (calib_chunk_eval(sc, c, &opt, reuse ? m - j : m, &a, nll ? &b : NULL, &cnt))
             return -1;
         kl_sum += a;
-        nll_sum += b * (nll != NULL);
+        nll_sum += nll ? b : 0;
         nll_n += nll ? cnt : 0;
         ls->naive += calib_chunk_flops(sc->t, &sc->chunks[c], m);
     }
@@ -253,7 +253,7 @@ static int cosine_round(Ls *ls, LsResult *r) {
  * (angular: for the block starting at j, j <= L - k); *n_scores = count. */
 static int oneshot_scores(Ls *ls, double *score, int *n_scores) {
     LsObjective obj = ls->o->objective;
-    int L = ls->L, k = ls->o->remove, reuse = ls->o->reuse;
+    int L = ls->L, k = ls->o->remove;
     double kl, nll;
     *n_scores = obj == LS_ANGULAR ? L - k + 1 : L;
     for (int j = 0; j < *n_scores; j++) {
@@ -264,7 +264,6 @@ static int oneshot_scores(Ls *ls, double *score, int *n_scores) {
             int m = without(ls, j, ls->list);
             rc = eval_list(ls, ls->list, m, j, 0, &kl, obj == LS_PERPLEXITY ? &nll : NULL);
             score[j] = obj == LS_PERPLEXITY ? nll : kl;
-            (void)reuse;
         }
         if (rc) return -1;
         step_progress(ls);

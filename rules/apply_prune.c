@@ -64,12 +64,14 @@ static int read_mask(const char *path, const ModelConfig *c, Pruning *p) {
     for (int l = 0; l < p->L && !rc; l++) {
         char key[32];
         snprintf(key, sizeof key, "%d", l);
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(kept, key), *v;
-        if (p->new_index[l] < 0 && a) {
+        if (p->new_index[l] < 0 && cJSON_GetObjectItemCaseSensitive(kept, key))
             rc = flab_fail("%s: layer %d has a mask but the plan removes it: the mask was "
                            "made for another plan", file, l);
-            break;
-        }
+    }
+    for (int l = 0; l < p->L && !rc; l++) {
+        char key[32];
+        snprintf(key, sizeof key, "%d", l);
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(kept, key), *v;
         if (p->new_index[l] < 0) continue;
         int n = cJSON_GetArraySize(a), k = 0;
         if (!cJSON_IsArray(a) || n < 1 || (p->K && n != p->K))
@@ -95,7 +97,7 @@ static int read_pruning(RuleCtx *ctx, const ModelConfig *c, Pruning *p) {
     memset(p, 0, sizeof *p);
     p->L = c->num_hidden_layers;
     p->new_index = flab_xmalloc((size_t)p->L * sizeof(int));
-    if (plan) rc = prune_read_plan(plan, p->L, &removed, &n_removed);
+    if (plan && prune_read_plan(plan, p->L, &removed, &n_removed)) return -1;
     for (int l = 0, k = 0; l < p->L; l++) {
         int gone = 0;
         for (int i = 0; i < n_removed; i++) gone |= removed[i] == l;

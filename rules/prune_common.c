@@ -69,7 +69,7 @@ int prune_read_plan(const char *path, int n_layers, int **removed, int *n) {
         else (*removed)[(*n)++] = l;
     }
     cJSON_Delete(j);
-    if (rc) { free(*removed); *removed = NULL; }
+    if (rc) { free(*removed); *removed = NULL; *n = 0; }
     return rc;
 }
 

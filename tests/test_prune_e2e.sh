@@ -111,6 +111,40 @@ check perplexity_plan $PY -c "
 import json; p = json.load(open('$("$FLAB" path plan_dcorrect 2>/dev/null)/plan.json'))
 assert p['objective'] == 'perplexity' and p['score'] == 'nll' and len(p['rounds'][0]['candidates']) == 8"
 
+# apply: a mask made for another plan, and a broken plan file
+echo '{"removed": [0, 0]}' > bad_plan.json
+cat >> flabfile.ini <<INI
+
+[other_plan]
+rule = command
+run = echo '{"removed": [$(( ($($PY -c "import json;print(json.load(open('$P'))['removed'][0])") + 1) % 8 ))]}' > "\$FLAB_OUT/plan.json"
+
+[pruned_mismatch]
+rule = apply
+model = $FIX
+plan = @other_plan
+mask = @mask
+
+[pruned_badplan]
+rule = apply
+model = $FIX
+plan = bad_plan.json
+
+[mask_badplan]
+rule = ffn_search
+model = $FIX
+samples = calib.jsonl
+plan = bad_plan.json
+neurons = 8
+strategy = top
+INI
+out=$("$FLAB" build pruned_mismatch 2>&1)
+check apply_mask_for_other_plan grep -q 'made for another plan' <<< "$out"
+
+out=$("$FLAB" build pruned_badplan 2>&1)
+check apply_bad_plan grep -q 'bad_plan.json: "removed": bad layer' <<< "$out"
+out=$("$FLAB" build mask_badplan 2>&1)
+check ffn_bad_plan grep -q 'bad_plan.json: "removed": bad layer' <<< "$out"
 cat >> flabfile.ini <<INI
 
 [taylor]

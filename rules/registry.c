@@ -8,8 +8,11 @@
 #include <string.h>
 
 #define FLAB_RULES(X) \
+    X(apply) \
     X(collect_tokens) \
     X(command) \
+    X(ffn_search) \
+    X(layer_search) \
     X(prune_vocab) \
     /* end of the rule list */
 

@@ -69,6 +69,9 @@ size_t lora_n_params(const LoraModel *m);
  * run draws the same masks). */
 void lora_set_dropout_seed(LoraModel *m, uint64_t seed);
 
+/* xorshift64* uniform in [0, 1) (adapter init, dropout, data order). */
+double lora_rand(uint64_t *s);
+
 /* A packed batch.  score[p] != 0: row p predicts ids[p+1] of its sequence
  * and counts in the loss (the last row of a sequence is never scored). */
 typedef struct {

@@ -32,6 +32,4 @@ struct LoraModel {
 
 /* Grows the activation buffers to n rows and probs floats. */
 void lora_reserve(LoraModel *m, int n, size_t probs);
-/* xorshift64* uniform in [0, 1). */
-double lora_rand(uint64_t *s);
 #endif

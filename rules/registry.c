@@ -9,6 +9,8 @@
 
 #define FLAB_RULES(X) \
     X(command) \
+    X(lora_train) \
+    X(merge) \
     /* end of the rule list */
 
 #define DECLARE_RULE(n) extern const Rule rule_##n;

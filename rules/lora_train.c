@@ -80,7 +80,7 @@ static int resume_dir(const RuleCtx *ctx, char *buf, size_t n) {
     char *stage = strrchr(tmp, '/');
     if (!stage) return 1;
     *stage = 0;
-    char *key = stage + 1, *dot = strrchr(key, '.');
+    char *key = stage + 1, *dot = strchr(key, '.');
     char *sdir = strrchr(tmp, '/');
     if (!dot || !sdir || strcmp(sdir, "/staging")) return 1;
     *dot = 0;

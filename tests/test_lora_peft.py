@@ -10,7 +10,12 @@ dtype f32).  Then:
     checkpoint), within 1e-4 x max |logit|;
   - transformers loads the merged checkpoint and gives PEFT's base + adapter
     logits within 1e-4 x max |logit| (the issue's tolerance; float32 sums);
-  - adapter_config.json has PEFT's fields.
+  - adapter_config.json has PEFT's fields;
+  - optimiser: 3 steps of tests/tools/lora_steps (grad accumulation over 2
+    masked sequences, AdamW with weight decay, clipping that bites, warmup +
+    cosine) from the fixture adapter equal the same 3 steps done with PEFT +
+    torch.optim.AdamW + clip_grad_norm_: every adapter tensor within 1e-4
+    relative L2 (float32 vs float32, different summation orders).
 Skips (prints SKIP) when torch / transformers / peft are missing."""
 import json
 import os
@@ -68,6 +73,55 @@ dtype = f32
     return path("lora"), path("merged"), ""
 
 
+def adamw_vs_torch(torch, transformers, peft, tmp):
+    G = json.load(open(os.path.join(FIX, "golden.json")))["lora"]
+    ids = G["ids"]
+    ad = os.path.join(tmp, "fixad")
+    os.makedirs(ad)
+    shutil.copy(os.path.join(FIX, "lora_adapter_model.safetensors"), os.path.join(ad, "adapter_model.safetensors"))
+    shutil.copy(os.path.join(FIX, "lora_adapter_config.json"), os.path.join(ad, "adapter_config.json"))
+    out = os.path.join(tmp, "stepped")
+    os.makedirs(out)
+    tool = os.path.join(os.environ.get("FLAB_BUILD", "build"), "tests", "tools", "lora_steps")
+    p = subprocess.run([tool, FIX, ad, out, *map(str, ids)], capture_output=True, text=True)
+    if p.returncode:
+        return report("adamw_vs_torch", False, p.stderr[-300:])
+    base = transformers.AutoModelForCausalLM.from_pretrained(FIX, torch_dtype=torch.float32)
+    pm = peft.PeftModel.from_pretrained(base, ad, is_trainable=True)
+    pm.train()
+    params = [p for n, p in pm.named_parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-2, betas=(0.9, 0.95), eps=1e-6, weight_decay=0.1)
+    half, P, steps = len(ids) // 2, 8, 3
+    seqs = [ids[:half], ids[half:]]
+    denom = sum(len(s) - P for s in seqs)
+    import math
+    for s in range(steps):
+        lr = 1e-2 * (s + 1) / 1 if s < 1 else 1e-2 * 0.5 * (1 + math.cos(math.pi * (s - 1) / (steps - 1)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad()
+        for seq in seqs:
+            x = torch.tensor([seq])
+            logits = pm(x).logits[0, :-1].double()
+            tgt = torch.tensor(seq[1:])
+            ce = torch.nn.functional.cross_entropy(logits, tgt, reduction="none")[P - 1:]
+            (ce.sum() / denom).backward()
+        torch.nn.utils.clip_grad_norm_(params, 0.05)
+        opt.step()
+    from safetensors.numpy import load_file
+    got = load_file(os.path.join(out, "adapter_model.safetensors"))
+    sd = {k: v.detach().numpy() for k, v in pm.named_parameters() if "lora_" in k}
+    worst = 0.0
+    for k, v in sd.items():
+        name = k.replace(".default", "")
+        g = got[name].astype(np.float64)
+        worst = max(worst, np.linalg.norm(g - v) / np.linalg.norm(v))
+    moved = max(np.linalg.norm(got[k.replace(".default", "")] - load_file(os.path.join(ad, "adapter_model.safetensors"))[k.replace(".default", "")]) for k in sd)
+    report("adamw_vs_torch", len(sd) == 112 and worst <= 1e-4 and moved > 0,
+           "worst rel L2 %g over %d tensors" % (worst, len(sd)))
+    print("# 3 AdamW steps vs torch: worst adapter tensor rel L2 %.3g (%d tensors)" % (worst, len(sd)))
+
+
 def main():
     try:
         import torch
@@ -79,6 +133,7 @@ def main():
     torch.set_num_threads(1)
     tmp = tempfile.mkdtemp(prefix="flab-lora-peft-")
     try:
+        adamw_vs_torch(torch, transformers, peft, tmp)
         adapter, merged, err = build(tmp)
         report("lora_build", adapter is not None, err[-800:])
         if adapter is None:

@@ -58,35 +58,35 @@ static void rmsnorm_bwd(float *dx, const float *dy, const float *x, const float 
     }
 }
 
+/* Per head: dV += P^T dO, dP = dO V^T, dS = P (dP - rowsum(P dP)) / sqrt(hd),
+ * dQ += dS K, dK += dS^T Q (GQA: K/V heads accumulate over their group). */
 static void attention_bwd_seq(const ModelConfig *c, const LoraLayer *L, const float *P,
                               Scratch *s, int off, int len) {
     int nh = c->num_attention_heads, nkv = c->num_key_value_heads, hd = c->head_dim;
     int qd = nh * hd, kd = nkv * hd, grp = nh / nkv;
     float scale = (float)(1.0 / sqrt((double)hd));
-    float *dp = flab_xmalloc((size_t)len * sizeof(float));
+    float *dp = flab_xmalloc((size_t)len * len * sizeof(float));
     for (int h = 0; h < nh; h++) {
         int kh = h / grp;
+        const float *ph = P + (size_t)h * len * len;
+        const float *dO = s->datt + (size_t)off * qd + h * hd;
+        size_t qo = (size_t)off * qd + h * hd, ko = (size_t)off * kd + kh * hd;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, hd, len, 1.f, ph, len, dO, qd,
+                    1.f, s->dv + ko, kd);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, hd, 1.f, dO, qd,
+                    L->v + ko, kd, 0.f, dp, len);
         for (int i = 0; i < len; i++) {
-            const float *pr = P + ((size_t)h * len + i) * len;
-            const float *doi = s->datt + (size_t)(off + i) * qd + h * hd;
-            const float *qi = L->q + (size_t)(off + i) * qd + h * hd;
-            float *dqi = s->dq + (size_t)(off + i) * qd + h * hd;
+            const float *pr = ph + (size_t)i * len;
+            float *dr = dp + (size_t)i * len;
             double rowdot = 0;
-            for (int j = 0; j <= i; j++) {
-                const float *vj = L->v + (size_t)(off + j) * kd + kh * hd;
-                float *dvj = s->dv + (size_t)(off + j) * kd + kh * hd;
-                double d = 0;
-                for (int e = 0; e < hd; e++) { d += (double)doi[e] * vj[e]; dvj[e] += pr[j] * doi[e]; }
-                dp[j] = (float)d;
-                rowdot += d * pr[j];
-            }
-            for (int j = 0; j <= i; j++) {
-                float ds = (float)(pr[j] * (dp[j] - rowdot)) * scale;
-                const float *kj = L->k + (size_t)(off + j) * kd + kh * hd;
-                float *dkj = s->dk + (size_t)(off + j) * kd + kh * hd;
-                for (int e = 0; e < hd; e++) { dqi[e] += ds * kj[e]; dkj[e] += ds * qi[e]; }
-            }
+            for (int j = 0; j <= i; j++) rowdot += (double)pr[j] * dr[j];
+            for (int j = 0; j <= i; j++) dr[j] = pr[j] * (dr[j] - (float)rowdot) * scale;
+            for (int j = i + 1; j < len; j++) dr[j] = 0.f;
         }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, 1.f, dp, len,
+                    L->k + ko, kd, 1.f, s->dq + qo, qd);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, hd, len, 1.f, dp, len,
+                    L->q + qo, qd, 1.f, s->dk + ko, kd);
     }
     free(dp);
 }

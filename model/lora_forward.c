@@ -80,37 +80,30 @@ void lora_rope_apply(float *x, const int32_t *pos, int n, int heads, int hd, con
         }
 }
 
-/* Causal attention of one sequence (rows off .. off+len): probabilities
- * saved to P [nh, len, len] (lower triangle), output to att. */
+/* Causal attention of one sequence (rows off .. off+len), per head with
+ * sgemm: S = Q K^T / sqrt(hd), P = softmax(S) over j <= i (P[i][j > i] = 0,
+ * saved to P [nh, len, len] for the backward), O = P V. */
 static void attention_seq(const ModelConfig *c, const float *q, const float *k, const float *v,
                           float *att, float *P, int off, int len) {
     int nh = c->num_attention_heads, nkv = c->num_key_value_heads, hd = c->head_dim;
     int qd = nh * hd, kd = nkv * hd, grp = nh / nkv;
-    double scale = 1.0 / sqrt((double)hd);
+    float scale = (float)(1.0 / sqrt((double)hd));
     for (int h = 0; h < nh; h++) {
         int kh = h / grp;
+        float *ph = P + (size_t)h * len * len;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, hd, scale,
+                    q + (size_t)off * qd + h * hd, qd, k + (size_t)off * kd + kh * hd, kd, 0.f, ph, len);
         for (int i = 0; i < len; i++) {
-            const float *qi = q + (size_t)(off + i) * qd + h * hd;
-            float *pr = P + ((size_t)h * len + i) * len;
-            double mx = -INFINITY, sum = 0;
-            for (int j = 0; j <= i; j++) {
-                const float *kj = k + (size_t)(off + j) * kd + kh * hd;
-                double d = 0;
-                for (int e = 0; e < hd; e++) d += (double)qi[e] * kj[e];
-                pr[j] = (float)(d * scale);
-                if (pr[j] > mx) mx = pr[j];
-            }
-            for (int j = 0; j <= i; j++) { double e = exp(pr[j] - mx); pr[j] = (float)e; sum += e; }
-            float *oi = att + (size_t)(off + i) * qd + h * hd;
-            double acc[512];
-            for (int e = 0; e < hd; e++) acc[e] = 0;
-            for (int j = 0; j <= i; j++) {
-                pr[j] = (float)(pr[j] / sum);
-                const float *vj = v + (size_t)(off + j) * kd + kh * hd;
-                for (int e = 0; e < hd; e++) acc[e] += (double)pr[j] * vj[e];
-            }
-            for (int e = 0; e < hd; e++) oi[e] = (float)acc[e];
+            float *pr = ph + (size_t)i * len, mx = -INFINITY;
+            for (int j = 0; j <= i; j++) if (pr[j] > mx) mx = pr[j];
+            double sum = 0;
+            for (int j = 0; j <= i; j++) { pr[j] = expf(pr[j] - mx); sum += pr[j]; }
+            float inv = (float)(1.0 / sum);
+            for (int j = 0; j <= i; j++) pr[j] *= inv;
+            for (int j = i + 1; j < len; j++) pr[j] = 0.f;
         }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, 1.f, ph, len,
+                    v + (size_t)off * kd + kh * hd, kd, 0.f, att + (size_t)off * qd + h * hd, qd);
     }
 }
 

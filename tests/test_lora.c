@@ -7,11 +7,15 @@
  *    weights, MHA + GQA, packed batch of 2 sequences, masked rows, dropout
  *    off): central differences in float64 of... the float32 loss, so 2e-2
  *    relative on the larger entries (step 1e-2 on a loss of order 1).
- *  - AdamW step, schedule, adapter write/read round trip. */
+ *  - schedule values, AdamW decoupled weight decay, resumable state round
+ *    trip / corruption / mismatch, adapter write/read round trip, merge
+ *    (f32) = base + adapter logits (1e-5 x scale), and the errors: unknown
+ *    module, adapter of another shape, missing tensor, bad data lines. */
 #include "model/lora_internal.h"
 #include "testlib.h"
 #include "xf_randmodel.h"
 #include "xf_testutil.h"
+#include "rules/lora_data.h"
 #include <math.h>
 
 static LoraModel *fixture_model(void) {
@@ -161,9 +165,138 @@ static void fd_check(int gqa, unsigned mask) {
 static void test_finite_differences_all_modules(void) { fd_check(1, (1u << LORA_NMOD) - 1); }
 static void test_finite_differences_subset(void) { fd_check(0, (1u << LORA_Q) | (1u << LORA_V) | (1u << LORA_DOWN)); }
 
+static void test_schedule(void) {
+    CHECK(fabs(lora_lr_at(1.0, 0, 4, 20, 1) - 0.25) < 1e-12);
+    CHECK(fabs(lora_lr_at(1.0, 3, 4, 20, 1) - 1.0) < 1e-12);
+    CHECK(fabs(lora_lr_at(1.0, 12, 4, 20, 1) - 0.5) < 1e-12);   /* cosine midpoint */
+    CHECK(fabs(lora_lr_at(1.0, 12, 4, 20, 0) - 0.5) < 1e-12);   /* linear midpoint */
+    CHECK(lora_lr_at(1.0, 20, 4, 20, 0) == 0.0);
+    CHECK(fabs(lora_lr_at(2.0, 5, 0, 10, 1) - 1.0) < 1e-12);
+}
+
+static char *tmpdir(void) {
+    char t[] = "/tmp/flab-lora-XXXXXX";
+    return mkdtemp(t) ? flab_xstrdup(t) : NULL;
+}
+
+static void rmtree(char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd)) fprintf(stderr, "rm failed\n");
+    free(dir);
+}
+
+static void test_weight_decay_and_state(void) {
+    LoraModel *m = fixture_model();
+    REQUIREF(m, "%s", flab_errmsg());
+    char *dir = tmpdir(), path[300];
+    LoraLinear *li = lora_linear(m, 3, LORA_UP);
+    float a0 = li->A[5], b0 = li->B[7];
+    lora_zero_grad(m);
+    LoraAdamW o = {0.1, 0.9, 0.999, 1e-8, 0.5, 0};
+    REQUIRE(!lora_adamw_step(m, &o, 0.1, 1, NULL));           /* zero grads: only decay */
+    CHECK(fabs(li->A[5] - a0 * (1 - 0.05)) <= 1e-7 * fabs(a0));
+    CHECK(fabs(li->B[7] - b0 * (1 - 0.05)) <= 1e-7 * fabs(b0) + 1e-12);
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    char extra[4] = "abc", back[4] = {0};
+    long step = 0;
+    CHECK(lora_state_load(m, path, &step, back, 4) == 0);        /* absent */
+    REQUIRE(!lora_state_save(m, path, 17, extra, 4));
+    float keep = li->A[5];
+    li->A[5] = 123.f;
+    CHECK(lora_state_load(m, path, &step, back, 4) == 1);
+    CHECK(step == 17 && !strcmp(back, "abc") && li->A[5] == keep);
+    FILE *f = fopen(path, "r+b");                                 /* flip one byte */
+    REQUIRE(f);
+    fseek(f, 100, SEEK_SET);
+    fputc(0x5a ^ fgetc(f), f);
+    fclose(f);
+    CHECK(lora_state_load(m, path, &step, back, 4) == -1);
+    CHECK(strstr(flab_errmsg(), "checksum") != NULL);
+    REQUIRE(!lora_state_save(m, path, 3, NULL, 0));
+    LoraConfig other = {2, 4, 0, 1u << LORA_Q};
+    LoraModel *m2;
+    REQUIRE(!lora_model_create(XF_FIXTURE, &other, 1, &m2));
+    CHECK(lora_state_load(m2, path, &step, NULL, 0) == -1);      /* another setup */
+    lora_model_free(m2);
+    lora_model_free(m);
+    rmtree(dir);
+}
+
+static void test_adapter_roundtrip_and_merge(void) {
+    LoraModel *m = fixture_model();
+    REQUIREF(m, "%s", flab_errmsg());
+    char *dir = tmpdir(), ad[300], mg[300], w[340], c[340];
+    snprintf(ad, sizeof ad, "%s/ad", dir);
+    snprintf(mg, sizeof mg, "%s/merged", dir);
+    REQUIRE(!flab_mkdir_p(ad, 0755));
+    REQUIREF(!lora_adapter_write(m, ad, "tiny"), "%s", flab_errmsg());
+    snprintf(w, sizeof w, "%s/adapter_model.safetensors", ad);
+    snprintf(c, sizeof c, "%s/adapter_config.json", ad);
+    LoraConfig lc = {4, 8.0, 0.0, (1u << LORA_NMOD) - 1};
+    LoraModel *m2;
+    REQUIRE(!lora_model_create(XF_FIXTURE, &lc, 9, &m2));
+    REQUIREF(!lora_adapter_load(m2, w, c), "%s", flab_errmsg());
+    LoraLinear *a = lora_linear(m, 7, LORA_DOWN), *b = lora_linear(m2, 7, LORA_DOWN);
+    CHECK(!memcmp(a->A, b->A, (size_t)4 * a->in * 4) && !memcmp(a->B, b->B, (size_t)4 * a->out * 4));
+    REQUIREF(!lora_merge(XF_FIXTURE, ad, mg, FLAB_F32), "%s", flab_errmsg());
+    LoraConfig none = {1, 1, 0, 0};
+    LoraModel *mm;
+    REQUIREF(!lora_model_create(mg, &none, 1, &mm), "%s", flab_errmsg());
+    int32_t ids[] = {660, 302, 515, 354, 1356, 817, 704, 517, 987, 317};
+    int n = 10, V = lora_model_config(m)->vocab_size;
+    LoraBatch bt = {1, ids, &n, NULL};
+    float *l1 = flab_xmalloc((size_t)n * V * 4), *l2 = flab_xmalloc((size_t)n * V * 4);
+    REQUIRE(!lora_logits(m, &bt, l1) && !lora_logits(mm, &bt, l2));
+    double sc = xf_max_abs(l1, (size_t)n * V), d = xf_max_diff(l1, l2, (size_t)n * V);
+    CHECKF(d <= 1e-5 * sc, "merged vs base+adapter: %g x scale", d / sc);
+    printf("# merged (f32) vs base + adapter: %.3g x max |logit|\n", d / sc);
+    /* errors: another r, a missing tensor, an unknown module, a pruned base */
+    LoraConfig r8 = {8, 8.0, 0.0, (1u << LORA_NMOD) - 1};
+    LoraModel *m3;
+    REQUIRE(!lora_model_create(XF_FIXTURE, &r8, 1, &m3));
+    CHECK(lora_adapter_load(m3, w, c) == -1 && strstr(flab_errmsg(), "adapter_config.json"));
+    CHECK(lora_adapter_load(m3, w, NULL) == -1 && strstr(flab_errmsg(), "shape must be"));
+    lora_model_free(m3);
+    unsigned mask;
+    CHECK(lora_parse_targets("q_proj,lm_head", &mask) == -1 && strstr(flab_errmsg(), "lm_head"));
+    CHECK(!lora_parse_targets("q_proj v_proj", &mask) && mask == ((1u << LORA_Q) | (1u << LORA_V)));
+    free(l1); free(l2);
+    lora_model_free(mm);
+    lora_model_free(m2);
+    lora_model_free(m);
+    rmtree(dir);
+}
+
+static void test_data_errors(void) {
+    char *dir = tmpdir(), p[300];
+    snprintf(p, sizeof p, "%s/d.jsonl", dir);
+    const char *good = "{\"prompt\": \"def f(x):\\n\", \"target\": \"    return x\\n\", \"source\": \"model\"}\n"
+                       "{\"prompt\": \"def g():\\n\", \"canonical_solution\": \"    pass\\n\"}\n";
+    REQUIRE(!flab_write_file_atomic(p, good, strlen(good)));
+    LoraData d;
+    size_t skipped;
+    REQUIREF(!lora_data_load(p, XF_FIXTURE, 64, &d, &skipped), "%s", flab_errmsg());
+    CHECK(d.n == 2 && d.n_from_model == 1 && skipped == 0);
+    CHECK(d.ex[0].ids[d.ex[0].len - 1] == 2045);                  /* eos appended */
+    CHECK(d.ex[0].n_prompt > 0 && d.ex[0].n_prompt < d.ex[0].len);
+    lora_data_free(&d);
+    const char *bad = "{\"prompt\": \"x\", \"target\": \"y\"}\n{\"prompt\": 3}\n";
+    REQUIRE(!flab_write_file_atomic(p, bad, strlen(bad)));
+    CHECK(lora_data_load(p, XF_FIXTURE, 64, &d, &skipped) == -1 && strstr(flab_errmsg(), "d.jsonl:2"));
+    const char *notjson = "prompt,target\n";
+    REQUIRE(!flab_write_file_atomic(p, notjson, strlen(notjson)));
+    CHECK(lora_data_load(p, XF_FIXTURE, 64, &d, &skipped) == -1 && strstr(flab_errmsg(), "d.jsonl:1"));
+    rmtree(dir);
+}
+
 int main(void) {
     RUN(test_golden_loss_and_grads);
     RUN(test_finite_differences_all_modules);
     RUN(test_finite_differences_subset);
+    RUN(test_schedule);
+    RUN(test_weight_decay_and_state);
+    RUN(test_adapter_roundtrip_and_merge);
+    RUN(test_data_errors);
     return TEST_SUMMARY();
 }

@@ -14,6 +14,7 @@ typedef struct {
     const LoraData *d;
     const LoraTrainOpts *o;
     uint32_t *perm;            /* order of the current epoch */
+    int max_len;               /* longest example */
     long perm_epoch;
     char *log;                 /* loss.jsonl text so far */
     size_t log_len, log_saved; /* bytes already in the resume dir's copy */
@@ -100,9 +101,7 @@ typedef struct { double loss_first, loss_last, tok_s_sum; long tokens, steps_run
 
 static int one_step(Loop *L, LoraModel *m, long step, long total, Stats *st) {
     const LoraTrainOpts *o = L->o;
-    int maxlen = 0;
-    for (size_t i = 0; i < L->d->n; i++) if (L->d->ex[i].len > maxlen) maxlen = L->d->ex[i].len;
-    size_t cap = (size_t)o->batch_size * maxlen;
+    size_t cap = (size_t)o->batch_size * L->max_len;
     int32_t *ids = flab_xmalloc(cap * sizeof(int32_t));
     uint8_t *score = flab_xmalloc(cap);
     int *lens = flab_xmalloc((size_t)o->batch_size * sizeof(int));
@@ -160,7 +159,8 @@ int lora_train_run(RuleCtx *ctx, const char *model_dir, const LoraData *d, const
     if (lora_model_create(model_dir, &o->lc, o->seed, &m)) return -1;
     long per = (long)o->batch_size * o->grad_accum;
     long total = o->max_steps > 0 ? o->max_steps : o->epochs * (((long)d->n + per - 1) / per);
-    Loop L = {d, o, flab_xmalloc(d->n * sizeof(uint32_t)), -1, NULL, 0, 0};
+    Loop L = {d, o, flab_xmalloc(d->n * sizeof(uint32_t)), 0, -1, NULL, 0, 0};
+    for (size_t i = 0; i < d->n; i++) if (d->ex[i].len > L.max_len) L.max_len = d->ex[i].len;
     long start = 0;
     int rc = 0;
     if (o->resume_dir) {

@@ -2,7 +2,8 @@
 # tests/test_lora_train.sh: the lora_train and merge rules end to end with
 # the real ./flab on the tiny-qwen2 fixture.
 #  - recovery reduces the loss: layers 2 and 5 removed (tests/tools/ckpt_prune),
-#    25 steps on synth-train: mean loss of the last 5 steps < 0.7 x the first 5;
+#    25 steps on synth-train given as a recovered-data artifact (@target dir
+#    with train.jsonl): mean loss of the last 5 steps < 0.7 x the first 5;
 #    merge of the result builds and `flab logits` runs on it;
 #  - resume: a build killed (SIGKILL of its process group) after a resumable
 #    checkpoint resumes from it (metrics resumed_at_step > 0) and ends with
@@ -29,10 +30,15 @@ if ! "$TOOLS/ckpt_prune" base pruned --drop 2,5 >prune.log 2>&1; then
 fi
 head -96 "$REPO/data/synth-train.jsonl" > train.jsonl
 cat > flabfile.ini <<'INI'
+[recdata]
+rule = command
+inputs = train.jsonl
+run = cp "$FLAB_IN_1" "$FLAB_OUT/train.jsonl"
+
 [recover]
 rule = lora_train
 model = pruned
-data = train.jsonl
+data = @recdata
 r = 8
 alpha = 16
 dropout = 0

@@ -13,6 +13,8 @@
     X(command) \
     X(ffn_search) \
     X(layer_search) \
+    X(lora_train) \
+    X(merge) \
     X(prune_vocab) \
     /* end of the rule list */
 

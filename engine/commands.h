@@ -16,6 +16,7 @@ int cmd_path(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_rules(int argc, char **argv);
 
 /* model: tokenizer */
 int cmd_tokenize(int argc, char **argv);

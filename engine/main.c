@@ -3,6 +3,7 @@
 #include "engine/commands.h"
 #include "engine/version.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -21,6 +22,7 @@ static const Command commands[] = {
     {"log",        cmd_log,        "build provenance from the cache's git repository"},
     {"gc",         cmd_gc,         "drop artifacts the flabfile no longer reaches"},
     {"verify",     cmd_verify,     "re-hash cached objects and report corruption"},
+    {"rules",      cmd_rules,      "[RULE]: the rules and their parameters"},
     {"tokenize",   cmd_tokenize,   "MODEL_DIR [--json] [--no-special] TEXT|-: token ids"},
     {"detokenize", cmd_detokenize, "MODEL_DIR IDS...: text"},
     {"logits",     cmd_logits,     "MODEL_DIR [--device D] --json TEXT: teacher-forced logits"},
@@ -37,6 +39,13 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    /* `flab -f FLABFILE COMMAND ...`: the engine commands read $FLAB_FILE */
+    if (argc >= 3 && !strcmp(argv[1], "-f")) {
+        setenv("FLAB_FILE", argv[2], 1);
+        argv[2] = argv[0];
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 2) { usage(stderr); return 2; }
     const char *name = argv[1];
     if (!strcmp(name, "--version") || !strcmp(name, "version")) {

@@ -1,0 +1,143 @@
+/* engine/cli_build.c: `flab build [-n] [-B] [-k] [-j N] [-f FILE] [-D T.P=V]... [TARGET...]`.
+ *
+ * Plans (engine/plan.c), then either prints what would run and why (-n) or
+ * runs the plan (engine/build.c).  Targets that are fresh but whose last
+ * recorded build had another key (a reverted change restored from the
+ * cache) get their record updated, so `flab explain` compares against what
+ * the target now is. */
+#include "engine/build.h"
+#include "engine/cli_common.h"
+#include "engine/commands.h"
+#include "engine/explain.h"
+#include "engine/plan.h"
+#include "engine/progress.h"
+#include "engine/keys.h"
+#include "cache/cache.h"
+#include "util/error.h"
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void build_usage(void) {
+    fprintf(stderr, "usage: flab build [-n] [-B] [-k] [-j N] [-f FLABFILE] [-D TARGET.PARAM=VALUE]... "
+                    "[TARGET...]\n");
+}
+
+static void dry_run(Project *p, const Plan *plan) {
+    for (size_t k = 0; k < plan->nrun; k++) {
+        const Target *t = &p->g->targets[plan->order[k]];
+        Explanation e;
+        const char *why = "forced (-B)";
+        int fresh_anyway = 0;
+        if (explain_target(p->g, t, &p->store, &e) == 0) {
+            if (e.state != EXPLAIN_FRESH) why = explanation_summary(&e);
+            else fresh_anyway = 1;
+        } else why = flab_errmsg();
+        printf("would run [%zu/%zu] %s (%s): %s\n", k + 1, plan->nrun, t->name, t->rule->name,
+               fresh_anyway ? "forced (-B)" : why);
+        explanation_free(&e);
+    }
+    printf("flab: %zu target%s would run, %zu fresh\n", plan->nrun, plan->nrun == 1 ? "" : "s",
+           plan->nwant - plan->nrun);
+}
+
+/* Fresh targets restored from the cache become the "last build" again. */
+static void record_fresh(Project *p, const Plan *plan) {
+    for (size_t i = 0; i < p->g->n; i++) {
+        if (!plan->want[i] || plan->run[i]) continue;
+        const Target *t = &p->g->targets[i];
+        char last[33];
+        int r = cache_last_target(p->c, t->name, last, NULL);
+        if (r == 1 && !strcmp(last, t->key)) continue;
+        if (r < 0) continue;
+        char *desc = keys_describe(p->g, t);
+        cache_record_target(p->c, t->name, t->key, desc);
+        free(desc);
+    }
+}
+
+typedef struct {
+    ProjectArgs pa;
+    BuildOptions bo;
+    int dry;
+} BuildArgs;
+
+static int parse_build_args(int argc, char **argv, BuildArgs *a) {
+    memset(a, 0, sizeof *a);
+    a->bo.jobs = 1;
+    optind = 1;
+    int c;
+    while ((c = getopt(argc, argv, "nBkj:f:D:")) != -1) {
+        switch (c) {
+        case 'n': a->dry = 1; break;
+        case 'B': a->bo.force = 1; break;
+        case 'k': a->bo.keep_going = 1; break;
+        case 'f': a->pa.flabfile = optarg; break;
+        case 'D': project_args_define(&a->pa, optarg); break;
+        case 'j': {
+            char *end;
+            long j = strtol(optarg, &end, 10);
+            if (*end || j < 1 || j > 256) { cli_error("-j %s: expected 1..256", optarg); return -1; }
+            a->bo.jobs = (int)j;
+            break;
+        }
+        default: build_usage(); return -1;
+        }
+    }
+    return 0;
+}
+
+int cmd_build(int argc, char **argv) {
+    BuildArgs a;
+    if (parse_build_args(argc, argv, &a) < 0) { project_args_free(&a.pa); return EXIT_USAGE; }
+    double t0 = progress_now();
+    Project p;
+    int rc = EXIT_USAGE;
+    if (project_open(&a.pa, &p) < 0) { project_args_free(&a.pa); return EXIT_USAGE; }
+    double t_load = progress_now();
+    int *roots = NULL;
+    size_t nroots;
+    Plan plan = {0};
+    if (graph_select(p.g, argv + optind, (size_t)(argc - optind), &roots, &nroots) < 0) {
+        cli_error("%s", flab_errmsg());
+        goto out;
+    }
+    if (plan_make(p.g, roots, nroots, a.bo.force, &p.store, &plan) < 0) {
+        cli_error("%s", flab_errmsg());
+        goto out;
+    }
+    double t_plan = progress_now();
+    if (a.dry) { dry_run(&p, &plan); rc = EXIT_OK; goto out; }
+    record_fresh(&p, &plan);
+    if (getenv("FLAB_TIMING"))   /* like ninja -d stats: where a no-op build spends its time */
+        fprintf(stderr, "flab: timing: load %.1f ms, plan %.1f ms, records %.1f ms\n",
+                (t_load - t0) * 1e3, (t_plan - t_load) * 1e3, (progress_now() - t_plan) * 1e3);
+    if (!plan.nrun) {
+        printf("flab: no work to do (%zu target%s fresh)\n", plan.nwant, plan.nwant == 1 ? "" : "s");
+        rc = EXIT_OK;
+        goto out;
+    }
+    BuildResult res;
+    int r = build_run(p.g, p.c, &plan, &a.bo, &res);
+    double dt = progress_now() - t0;
+    if (res.interrupted) {
+        printf("flab: interrupted by signal %d: nothing of the running targets was recorded\n",
+               res.interrupted);
+        rc = 128 + res.interrupted;
+    } else if (r == 0) {
+        printf("flab: built %zu target%s (%zu fresh) in %.2fs\n", res.built + res.by_other,
+               res.built + res.by_other == 1 ? "" : "s", plan.nwant - plan.nrun, dt);
+        rc = EXIT_OK;
+    } else {
+        printf("flab: %zu failed, %zu not built (dependency failed or stopped), %zu built in %.2fs\n",
+               res.failed, res.skipped, res.built + res.by_other, dt);
+        rc = EXIT_FAILED;
+    }
+out:
+    plan_free(&plan);
+    free(roots);
+    project_close(&p);
+    project_args_free(&a.pa);
+    return rc;
+}

@@ -104,6 +104,7 @@ static _Noreturn void child_main(Exec *x, Job *j, ChildArgs *a, int wfd, pid_t p
     signal(SIGPIPE, SIG_DFL);
     int logfd = open(cache_build_logpath(j->b), O_WRONLY | O_APPEND);
     if (logfd < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0) _exit(1);
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* a rule that crashes keeps its last lines */
     if (dup2(wfd, 3) < 0) _exit(1);
     /* not inherited by programs the rule runs: a background process holding
      * the pipe would keep flab waiting for end of file */
@@ -364,14 +365,14 @@ static void try_start(Exec *x, Job *j) {
     int r = cache_begin(x->c, t->key, flags, &j->b);
     if (r == 2) {   /* another flab builds this key: wait for it */
         if (j->state != J_WAITING)
-            progress_print(x->prog, "flab: %s: waiting for another flab building it\n", t->name);
+            progress_print(x->prog, "flab: %s: waiting: its key is being built elsewhere "
+                           "(another flab, or a target with the same key)\n", t->name);
         j->state = J_WAITING;
         j->retry_at = progress_now() + RETRY_S;
         return;
     }
     if (r == 1) {
-        progress_print(x->prog, "flab: %s: built meanwhile by another flab: taken from the cache\n",
-                       t->name);
+        progress_cached(x->prog, t->name, t->rule->name);
         record(x, t);
         j->state = J_DONE;
         x->res->by_other++;
@@ -386,6 +387,7 @@ static void try_start(Exec *x, Job *j) {
 /* Starts what can start; returns how many jobs are still pending or waiting. */
 static size_t schedule(Exec *x) {
     size_t open = 0;
+    int draining = 0;   /* an exclusive target is ready: start nothing beside it */
     double now = progress_now();
     for (size_t k = 0; k < x->njobs; k++) {
         Job *j = &x->jobs[k];
@@ -397,7 +399,8 @@ static size_t schedule(Exec *x) {
         if (!ds || got_signal) continue;
         if (j->state == J_WAITING && now < j->retry_at) continue;
         int excl = t->rule->flags & RULE_EXCLUSIVE;
-        if (x->exclusive || (excl && x->nrunning) || x->nrunning >= (size_t)x->o->jobs) continue;
+        if (excl && x->nrunning) { draining = 1; continue; }
+        if (x->exclusive || draining || x->nrunning >= (size_t)x->o->jobs) continue;
         try_start(x, j);
         if (j->state != J_PENDING && j->state != J_WAITING) open--;
     }

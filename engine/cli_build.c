@@ -4,7 +4,7 @@
  * runs the plan (engine/build.c).  Targets that are fresh but whose last
  * recorded build had another key (a reverted change restored from the
  * cache) get their record updated, so `flab explain` compares against what
- * the target now is. */
+ * the target now is (skipped when engine/record_state.h proves them current). */
 #include "engine/build.h"
 #include "engine/cli_common.h"
 #include "engine/cli_remote.h"
@@ -12,6 +12,7 @@
 #include "engine/explain.h"
 #include "engine/plan.h"
 #include "engine/progress.h"
+#include "engine/record_state.h"
 #include "engine/keys.h"
 #include "cache/cache.h"
 #include "util/error.h"
@@ -109,22 +110,34 @@ int cmd_build(int argc, char **argv) {
         cli_error("%s", flab_errmsg());
         goto out;
     }
+    project_read_begin(&p);   /* planning reads the cache a few times per target */
     if (plan_make(p.g, roots, nroots, a.bo.force, &p.store, &plan) < 0) {
+        project_read_end(&p);
         cli_error("%s", flab_errmsg());
         goto out;
     }
     double t_plan = progress_now();
-    if (a.dry) { dry_run(&p, &plan); rc = EXIT_OK; goto out; }
-    /* the team remote (engine/cli_remote.c): pull what it has before building */
+    if (a.dry) { dry_run(&p, &plan); project_read_end(&p); rc = EXIT_OK; goto out; }
+    /* make the wanted targets' records current, unless they provably are (R1) */
+    char state[33];
+    record_state_hash(p.g, plan.want, state);
+    int records_current = !plan.nrun && record_state_matches(p.g->cache_dir, state);
+    if (!records_current) {
+        record_state_invalidate(p.g->cache_dir);
+        record_fresh(&p, &plan);
+    }
+    project_read_end(&p);
+    /* the team remote (engine/cli_remote.c): pull what it has before building;
+     * pulled targets get their records there */
     size_t pulled = 0;
     if (!a.no_remote && plan.nrun && cli_remote_open(&p, &remote, &push_after) < 0) goto out;
     if (remote && !a.bo.force && cli_remote_prefetch(&p, remote, roots, nroots, &plan, &pulled) < 0)
         goto out;
-    record_fresh(&p, &plan);
     if (getenv("FLAB_TIMING"))   /* like ninja -d stats: where a no-op build spends its time */
         fprintf(stderr, "flab: timing: load %.1f ms, plan %.1f ms, records %.1f ms\n",
                 (t_load - t0) * 1e3, (t_plan - t_load) * 1e3, (progress_now() - t_plan) * 1e3);
     if (!plan.nrun) {
+        if (!records_current && !pulled) record_state_write(p.g->cache_dir, state);
         if (pulled) printf("flab: pulled %zu target%s from the remote\n", pulled, pulled == 1 ? "" : "s");
         else printf("flab: no work to do (%zu target%s fresh)\n", plan.nwant, plan.nwant == 1 ? "" : "s");
         rc = EXIT_OK;
@@ -138,6 +151,7 @@ int cmd_build(int argc, char **argv) {
                res.interrupted);
         rc = 128 + res.interrupted;
     } else if (r == 0) {
+        record_state_write(p.g->cache_dir, state);
         printf("flab: built %zu target%s (%zu fresh) in %.2fs\n", res.built + res.by_other,
                res.built + res.by_other == 1 ? "" : "s", plan.nwant - plan.nrun, dt);
         rc = EXIT_OK;

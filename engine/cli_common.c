@@ -61,6 +61,22 @@ void project_close(Project *p) {
     memset(p, 0, sizeof *p);
 }
 
+void project_read_begin(Project *p) {
+#ifdef CACHE_HAVE_READ_BATCH
+    if (p->c) cache_read_begin(p->c);
+#else
+    (void)p;
+#endif
+}
+
+void project_read_end(Project *p) {
+#ifdef CACHE_HAVE_READ_BATCH
+    if (p->c) cache_read_end(p->c);
+#else
+    (void)p;
+#endif
+}
+
 int project_all_keys(Project *p) {
     if (keys_compute(p->g, NULL, &p->store) == 0) return 0;
     cli_error("%s", flab_errmsg());

@@ -40,6 +40,11 @@ void project_args_free(ProjectArgs *pa);
 int project_open(const ProjectArgs *pa, Project *p);
 void project_close(Project *p);
 
+/* Bracket many cache reads in one read transaction when the cache offers it
+ * (CACHE_HAVE_READ_BATCH); otherwise no-ops.  Only a speed-up. */
+void project_read_begin(Project *p);
+void project_read_end(Project *p);
+
 /* Computes every target's key; prints the error and returns -1 on failure. */
 int project_all_keys(Project *p);
 

@@ -9,6 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int print_status(Project *p, const int *sel, size_t nsel) {
+    size_t fresh = 0;
+    for (size_t k = 0; k < nsel; k++) {
+        const Target *t = &p->g->targets[sel[k]];
+        Explanation e;
+        if (explain_target(p->g, t, &p->store, &e) < 0) { cli_error("%s", flab_errmsg()); return EXIT_USAGE; }
+        if (e.state == EXPLAIN_FRESH) { fresh++; printf("fresh  %-32s %.12s\n", t->name, t->key); }
+        else printf("stale  %-32s %s\n", t->name, explanation_summary(&e));
+        explanation_free(&e);
+    }
+    printf("%zu fresh, %zu stale\n", fresh, nsel - fresh);
+    return EXIT_OK;
+}
+
 int cmd_status(int argc, char **argv) {
     ProjectArgs pa;
     if (cli_parse_args(argc, argv, &pa, NULL) < 0) {
@@ -22,18 +36,10 @@ int cmd_status(int argc, char **argv) {
     size_t nsel;
     if (graph_select(p.g, argv + optind, (size_t)(argc - optind), &sel, &nsel) < 0)
         cli_error("%s", flab_errmsg());
-    else if (project_all_keys(&p) == 0) {
-        size_t fresh = 0;
-        rc = EXIT_OK;
-        for (size_t k = 0; k < nsel; k++) {
-            const Target *t = &p.g->targets[sel[k]];
-            Explanation e;
-            if (explain_target(p.g, t, &p.store, &e) < 0) { cli_error("%s", flab_errmsg()); rc = EXIT_USAGE; break; }
-            if (e.state == EXPLAIN_FRESH) { fresh++; printf("fresh  %-32s %.12s\n", t->name, t->key); }
-            else printf("stale  %-32s %s\n", t->name, explanation_summary(&e));
-            explanation_free(&e);
-        }
-        if (rc == EXIT_OK) printf("%zu fresh, %zu stale\n", fresh, nsel - fresh);
+    else {
+        project_read_begin(&p);
+        if (project_all_keys(&p) == 0) rc = print_status(&p, sel, nsel);
+        project_read_end(&p);
     }
     free(sel);
     project_close(&p);

@@ -132,6 +132,13 @@ double progress_finish(Progress *p, int slot, int ok) {
     return el;
 }
 
+void progress_cached(Progress *p, const char *name, const char *rule) {
+    clear_status(p);
+    fprintf(p->out, "[%zu/%zu] %s (%s) from cache\n", ++p->finished, p->total, name, rule);
+    fflush(p->out);
+    progress_tick(p);
+}
+
 void progress_print(Progress *p, const char *fmt, ...) {
     clear_status(p);
     va_list ap;

@@ -23,6 +23,9 @@ void progress_start(Progress *p, int slot, const char *name, const char *rule);
 void progress_update(Progress *p, int slot, double done, double total);
 /* Prints the ninja line; ok = 0 prints "FAILED: ..." instead. Returns elapsed seconds. */
 double progress_finish(Progress *p, int slot, int ok);
+/* A planned target that needed no run after all (its key was built
+ * elsewhere meanwhile): "[k/N] name (rule) from cache". */
+void progress_cached(Progress *p, const char *name, const char *rule);
 /* Redraws the status line (call a few times a second while waiting). */
 void progress_tick(Progress *p);
 /* Prints a full line above the status line. */

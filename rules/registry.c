@@ -1,13 +1,15 @@
 /* rules/registry.c: the table of every rule flab knows.
  *
- * Adding a rule is one line: X(name) below, for a rule defined in
- * rules/<name>.c as `const Rule rule_<name>`.  Names are unique; the table
- * is static, so lookups need no initialisation. */
+ * Adding a rule is one line `    X(name) \` in FLAB_RULES below (keep them
+ * sorted), for a rule defined in rules/<name>.c as `const Rule rule_<name>`.
+ * Names are unique (tests/test_rules.c checks); the table is static, so
+ * lookups need no initialisation. */
 #include "rules/rule.h"
 #include <string.h>
 
 #define FLAB_RULES(X) \
-    X(command)
+    X(command) \
+    /* end of the rule list */
 
 #define DECLARE_RULE(n) extern const Rule rule_##n;
 FLAB_RULES(DECLARE_RULE)

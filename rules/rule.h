@@ -26,7 +26,7 @@
  * rule's code changes its outputs: every target of the rule rebuilds.
  *
  * Adding a rule: write rules/<name>.c defining `const Rule rule_<name> =
- * {...};` and add one line `X(<name>)` to FLAB_RULES in rules/registry.c. */
+ * {...};` and add one line `    X(<name>) \` to FLAB_RULES in rules/registry.c. */
 #ifndef FLAB_RULES_RULE_H
 #define FLAB_RULES_RULE_H
 #include <stdio.h>

@@ -222,6 +222,34 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 check parallel_j4 test "$ms" -lt 3500
 check parallel_all_built test "$("$FLAB" status | tail -1)" = "4 fresh, 0 stale"
 
+# ---- inputs are content-hashed: touch is not a change, a new file in a dir is --
+new_project content
+mkdir -p d && echo 1 > d/one && echo x > f.txt
+cat > flabfile.ini <<'INI'
+[dir]
+rule = command
+inputs = d f.txt
+run = echo dir >> ran.log; ls "$FLAB_IN_1" > "$FLAB_OUT/list"
+INI
+"$FLAB" build >/dev/null 2>&1
+reset_ran
+touch -d '2001-01-01' f.txt d/one
+"$FLAB" build >/dev/null 2>&1
+check touch_is_not_a_change test -z "$(ran)"
+echo 2 > d/two
+out=$("$FLAB" explain dir)
+check dir_new_file_explained contains "$out" "input 'd' (parameter 'inputs') changed content"
+"$FLAB" build >/dev/null 2>&1
+check dir_new_file_rebuilds test "$(ran)" = "dir"
+check dir_new_file_output test "$(cat "$("$FLAB" path dir)/list" | tr '\n' ' ')" = "one two "
+
+# ---- two targets with the same key: built once, both fresh ---------------------
+new_project samekey
+printf '[a]\nrule = command\nrun = echo x >> ran.log; echo same > "$FLAB_OUT/x"\n[b]\nrule = command\nrun = echo x >> ran.log; echo same > "$FLAB_OUT/x"\n' > flabfile.ini
+out=$(timeout 60 "$FLAB" build -j2 2>&1); rc=$?
+check same_key_once test "$rc:$(ran)" = "0:x"
+check same_key_both_fresh test "$("$FLAB" status | tail -1)" = "2 fresh, 0 stale"
+
 # ---- a background process of a command does not hold the build; SIGINT ----------
 new_project signals
 cat > flabfile.ini <<'INI'

@@ -5,10 +5,12 @@
 #include "engine/explain.h"
 #include "engine/keys.h"
 #include "engine/plan.h"
+#include "engine/record_state.h"
 #include "util/error.h"
 #include "tests/testlib.h"
 #include <limits.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 typedef struct {
@@ -268,6 +270,30 @@ static void test_describe_is_json(void) {
     graph_free(g);
 }
 
+static void test_record_state(void) {
+    Fake f = {0};
+    Graph *g1 = pipeline("B", "a", ""), *g2 = pipeline("B2", "a", "");
+    REQUIRE(g1 && g2);
+    Plan p1 = plan_all(g1, &f, 0), p2 = plan_all(g2, &f, 0);
+    char h1[33], h2[33], h1b[33];
+    record_state_hash(g1, p1.want, h1);
+    record_state_hash(g2, p2.want, h2);
+    record_state_hash(g1, p1.want, h1b);
+    CHECK(strcmp(h1, h2) && !strcmp(h1, h1b));
+    char dir[] = "/tmp/flab-state-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    CHECK(!record_state_matches(dir, h1));          /* no file: check every record */
+    CHECK(record_state_write(dir, h1) == 0);
+    CHECK(record_state_matches(dir, h1) && !record_state_matches(dir, h2));
+    CHECK(record_state_invalidate(dir) == 0 && !record_state_matches(dir, h1));
+    CHECK(record_state_invalidate(dir) == 0);       /* already gone: fine */
+    rmdir(dir);
+    plan_free(&p1);
+    plan_free(&p2);
+    graph_free(g1);
+    graph_free(g2);
+}
+
 int main(void) {
     if (!realpath(".", base)) return 1;
     RUN(test_noop_after_build);
@@ -279,5 +305,6 @@ int main(void) {
     RUN(test_force_and_never_built);
     RUN(test_only_needed_inputs_hashed);
     RUN(test_describe_is_json);
+    RUN(test_record_state);
     return TEST_SUMMARY();
 }

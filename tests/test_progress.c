@@ -15,6 +15,7 @@ static char *render(const char *mode, int with_update) {
     progress_finish(p, 0, 1);
     progress_start(p, 1, "bad", "command");
     progress_finish(p, 1, 0);
+    progress_cached(p, "elsewhere", "command");
     progress_free(p);
     long n = ftell(f);
     rewind(f);
@@ -30,6 +31,7 @@ static void test_plain(void) {
     CHECKF(strstr(s, "[1/2] layers/plan (layer_search) ") != NULL, "%s", s);
     CHECK(strstr(s, "FAILED: bad (command) after ") != NULL);
     CHECK(strstr(s, "a message\n") != NULL);
+    CHECK(strstr(s, "[2/2] elsewhere (command) from cache\n") != NULL);
     CHECK(strchr(s, '\r') == NULL && strstr(s, "\033[") == NULL);   /* no terminal codes in logs */
     free(s);
 }

@@ -84,7 +84,7 @@ static void test_accessors_and_reports(void) {
     ssize_t got = read(fds[0], buf, sizeof buf - 1);
     close(fds[0]);
     CHECKF(got > 0 && !strcmp(buf, "P 1 10\nP 10 10\nD cuda:0 H100\nM {\"note\":\"a\\nb\",\"per_layer\":[1,2],\"kl\":0.5}\n"),
-           "got '%s'", buf);
+           "got '%.300s'", buf);
     rule_log(&ctx, "step %d", 3);
     rewind(log);
     char line[256] = {0};

@@ -18,6 +18,10 @@ int cmd_gc(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
 
+/* engine/cli_remote.c: team remote */
+int cmd_push(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+
 /* model: tokenizer */
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *const global_keys[] = {"cache", "remote", "executor"};
+static const char *const global_keys[] = {"cache", "remote", "push", "executor"};
 
 /* ---- [flab] settings --------------------------------------------------------- */
 
@@ -19,12 +19,12 @@ static int resolve_cache_dir(Graph *g) {
     for (size_t i = 0; i < gl->n; i++) {
         const FfEntry *e = &gl->entries[i];
         size_t k = 0;
-        while (k < 3 && strcmp(e->key, global_keys[k])) k++;
-        if (k == 3) {
-            const char *s = suggest_closest(e->key, global_keys, 3);
+        while (k < 4 && strcmp(e->key, global_keys[k])) k++;
+        if (k == 4) {
+            const char *s = suggest_closest(e->key, global_keys, 4);
             return flab_fail("%s: unknown setting '%s' in [flab]%s%s%s",
                              ff_where(g->ff, e->line, where, sizeof where), e->key,
-                             s ? " (did you mean '" : " (known: cache, remote, executor)",
+                             s ? " (did you mean '" : " (known: cache, remote, push, executor)",
                              s ? s : "", s ? "'?)" : "");
         }
     }

@@ -22,6 +22,8 @@ static const Command commands[] = {
     {"log",        cmd_log,        "build provenance from the cache's git repository"},
     {"gc",         cmd_gc,         "drop artifacts the flabfile no longer reaches"},
     {"verify",     cmd_verify,     "re-hash cached objects and report corruption"},
+    {"push",       cmd_push,       "[--deps] [TARGET...]: upload artifacts to the remote"},
+    {"pull",       cmd_pull,       "[--deps] [TARGET...]: download artifacts from the remote"},
     {"rules",      cmd_rules,      "[RULE]: the rules and their parameters"},
     {"tokenize",   cmd_tokenize,   "MODEL_DIR [--json] [--no-special] TEXT|-: token ids"},
     {"detokenize", cmd_detokenize, "MODEL_DIR IDS...: text"},

@@ -24,7 +24,7 @@ ifeq ($(FLAB_CUDA),1)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CU_SRCS   := $(wildcard kernels/cuda/*.cu)
 CU_OBJS   := $(patsubst %.cu,$(BUILD)/%.o,$(CU_SRCS))
-CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 NVFLAGS   ?= -O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -fPIC,-Wall
 CFLAGS_BASE += -DFLAB_HAVE_CUDA=1 -I$(CUDA_HOME)/include
 LIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
@@ -33,7 +33,7 @@ CU_OBJS   :=
 endif
 CFLAGS = $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 
-LIB_DIRS := util engine cache rules model kernels kernels/cpu
+LIB_DIRS := util engine cache rules model kernels kernels/cpu eval
 LIB_SRCS := $(filter-out engine/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 TEST_SRCS := $(wildcard tests/test_*.c)
@@ -41,7 +41,7 @@ TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 TOOL_SRCS := $(wildcard tests/tools/*.c) $(wildcard bench/*.c)
 TOOL_BINS := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
 
-.PHONY: all test asan bench demo install clean check-deps tests-bin venv
+.PHONY: test-deps all test asan bench demo install clean check-deps tests-bin venv
 all: check-deps flab
 
 flab: $(BUILD)/flab
@@ -80,7 +80,7 @@ tests-bin: $(BUILD)/flab $(TEST_BINS) $(TOOL_BINS)
 venv:
 	@tests/setup_venv.sh
 
-test: check-deps tests-bin venv
+test: check-deps test-deps tests-bin venv
 	@BUILD=$(BUILD) tests/run.sh
 
 asan:
@@ -95,6 +95,9 @@ demo: check-deps flab
 
 check-deps:
 	@tests/check_deps.sh
+
+test-deps:
+	@tests/check_deps.sh --test
 
 install: flab
 	install -d $(DESTDIR)$(PREFIX)/bin

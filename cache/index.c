@@ -107,6 +107,19 @@ static char *absolute_path(const char *dir) {
     return abs;
 }
 
+/* Switching a fresh database to WAL needs an exclusive lock, and SQLite
+ * answers SQLITE_BUSY at once (without the busy handler) when another
+ * process is opening the same new cache: retry for up to the busy timeout. */
+static int set_wal(FlabCache *c, const char *pragmas) {
+    for (int attempt = 0; ; attempt++) {
+        int rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+        if (rc == SQLITE_OK) return 0;
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || attempt >= 6000)
+            return cache_i_exec(c, pragmas, "set WAL");
+        usleep(10000);
+    }
+}
+
 static int open_db(FlabCache *c) {
     char *path = cache_i_join(c->dir, "index.sqlite");
     int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -116,7 +129,7 @@ static int open_db(FlabCache *c) {
     sqlite3_busy_timeout(c->db, 60000);
     const char *pragmas = cache_i_sync_enabled() ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                                  : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
-    if (cache_i_exec(c, pragmas, "set WAL") < 0) return -1;
+    if (set_wal(c, pragmas) < 0) return -1;
     return check_or_create_schema(c);
 }
 

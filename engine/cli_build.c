@@ -7,6 +7,7 @@
  * the target now is (skipped when engine/record_state.h proves them current). */
 #include "engine/build.h"
 #include "engine/cli_common.h"
+#include "engine/cli_remote.h"
 #include "engine/commands.h"
 #include "engine/explain.h"
 #include "engine/plan.h"
@@ -22,8 +23,8 @@
 #include <string.h>
 
 static void build_usage(void) {
-    fprintf(stderr, "usage: flab build [-n] [-B] [-k] [-j N] [--executor local|slurm] [-f FLABFILE] [-D TARGET.PARAM=VALUE]... "
-                    "[TARGET...]\n");
+    fprintf(stderr, "usage: flab build [-n] [-B] [-k] [-j N] [--no-remote] [--executor local|slurm] "
+                    "[-f FLABFILE] [-D TARGET.PARAM=VALUE]... [TARGET...]\n");
 }
 
 static void dry_run(Project *p, const Plan *plan) {
@@ -63,6 +64,7 @@ typedef struct {
     ProjectArgs pa;
     BuildOptions bo;
     int dry;
+    int no_remote;     /* --no-remote: neither ask nor push to the remote */
     const char *executor;   /* --executor, else [flab] executor, else local */
 } BuildArgs;
 
@@ -70,10 +72,12 @@ static int parse_build_args(int argc, char **argv, BuildArgs *a) {
     memset(a, 0, sizeof *a);
     a->bo.jobs = 1;
     optind = 1;
+    static const struct option longs[] = {{"no-remote", no_argument, NULL, 'R'},
+                                          {"executor", required_argument, NULL, 'E'}, {0, 0, 0, 0}};
     int c;
-    static const struct option longopts[] = {{"executor", required_argument, NULL, 'E'}, {0}};
-    while ((c = getopt_long(argc, argv, "nBkj:f:D:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "nBkj:f:D:", longs, NULL)) != -1) {
         switch (c) {
+        case 'R': a->no_remote = 1; break;
         case 'E': a->executor = optarg; break;
         case 'n': a->dry = 1; break;
         case 'B': a->bo.force = 1; break;
@@ -114,6 +118,8 @@ int cmd_build(int argc, char **argv) {
     int *roots = NULL;
     size_t nroots;
     Plan plan = {0};
+    FlabRemote *remote = NULL;
+    int push_after = 0;
     if (graph_select(p.g, argv + optind, (size_t)(argc - optind), &roots, &nroots) < 0) {
         cli_error("%s", flab_errmsg());
         goto out;
@@ -135,12 +141,19 @@ int cmd_build(int argc, char **argv) {
         record_fresh(&p, &plan);
     }
     project_read_end(&p);
+    /* the team remote (engine/cli_remote.c): pull what it has before building;
+     * pulled targets get their records there */
+    size_t pulled = 0;
+    if (!a.no_remote && plan.nrun && cli_remote_open(&p, &remote, &push_after) < 0) goto out;
+    if (remote && !a.bo.force && cli_remote_prefetch(&p, remote, roots, nroots, &plan, &pulled) < 0)
+        goto out;
     if (getenv("FLAB_TIMING"))   /* like ninja -d stats: where a no-op build spends its time */
         fprintf(stderr, "flab: timing: load %.1f ms, plan %.1f ms, records %.1f ms\n",
                 (t_load - t0) * 1e3, (t_plan - t_load) * 1e3, (progress_now() - t_plan) * 1e3);
     if (!plan.nrun) {
-        if (!records_current) record_state_write(p.g->cache_dir, state);
-        printf("flab: no work to do (%zu target%s fresh)\n", plan.nwant, plan.nwant == 1 ? "" : "s");
+        if (!records_current && !pulled) record_state_write(p.g->cache_dir, state);
+        if (pulled) printf("flab: pulled %zu target%s from the remote\n", pulled, pulled == 1 ? "" : "s");
+        else printf("flab: no work to do (%zu target%s fresh)\n", plan.nwant, plan.nwant == 1 ? "" : "s");
         rc = EXIT_OK;
         goto out;
     }
@@ -160,12 +173,17 @@ int cmd_build(int argc, char **argv) {
         printf("flab: built %zu target%s (%zu fresh) in %.2fs\n", res.built + res.by_other,
                res.built + res.by_other == 1 ? "" : "s", plan.nwant - plan.nrun, dt);
         rc = EXIT_OK;
+        if (remote && push_after && cli_remote_push_built(&p, remote, &plan) < 0) {
+            cli_error("built locally, but the push to the remote failed");
+            rc = EXIT_FAILED;
+        }
     } else {
         printf("flab: %zu failed, %zu not built (dependency failed or stopped), %zu built in %.2fs\n",
                res.failed, res.skipped, res.built + res.by_other, dt);
         rc = EXIT_FAILED;
     }
 out:
+    remote_close(remote);
     plan_free(&plan);
     free(roots);
     project_close(&p);

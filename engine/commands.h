@@ -19,6 +19,10 @@ int cmd_verify(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);   /* engine/cli_cancel.c: Slurm jobs */
 
+/* engine/cli_remote.c: team remote */
+int cmd_push(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+
 /* model: tokenizer */
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
@@ -26,4 +30,7 @@ int cmd_detokenize(int argc, char **argv);
 /* model: transformer */
 int cmd_logits(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+
+/* eval: benchmarks and the sandbox */
+int cmd_check_benchmark(int argc, char **argv);
 #endif

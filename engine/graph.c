@@ -6,10 +6,11 @@
 #include "util/error.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <glob.h>
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *const global_keys[] = {"cache", "remote", "executor"};
+static const char *const global_keys[] = {"cache", "remote", "push", "executor"};
 
 /* ---- [flab] settings --------------------------------------------------------- */
 
@@ -19,17 +20,17 @@ static int resolve_cache_dir(Graph *g) {
     for (size_t i = 0; i < gl->n; i++) {
         const FfEntry *e = &gl->entries[i];
         size_t k = 0;
-        while (k < 3 && strcmp(e->key, global_keys[k])) k++;
-        if (k == 3 && slurm_is_resource(e->key)) {   /* a default for every target */
+        while (k < 4 && strcmp(e->key, global_keys[k])) k++;
+        if (k == 4 && slurm_is_resource(e->key)) {   /* a default for every target */
             if (slurm_resource_check(e->key, e->value) == 0) continue;
             flab_error_prefix("%s: [flab]: ", ff_where(g->ff, e->line, where, sizeof where));
             return -1;
         }
-        if (k == 3) {
-            const char *s = suggest_closest(e->key, global_keys, 3);
+        if (k == 4) {
+            const char *s = suggest_closest(e->key, global_keys, 4);
             return flab_fail("%s: unknown setting '%s' in [flab]%s%s%s",
                              ff_where(g->ff, e->line, where, sizeof where), e->key,
-                             s ? " (did you mean '" : " (known: cache, remote, executor)",
+                             s ? " (did you mean '" : " (known: cache, remote, push, executor)",
                              s ? s : "", s ? "'?)" : "");
         }
     }
@@ -168,6 +169,27 @@ static void add_input(Target *t, int param, const char *ref, char *abs, int dep)
     t->deps[t->ndeps++] = dep;
 }
 
+/* A path input with glob characters (* ? [) that names no existing path is
+ * expanded (relative to the flabfile, sorted); every match becomes an input
+ * of its own, so the matched files' contents and names enter the key.  A
+ * pattern that matches nothing is an error. */
+static int resolve_glob(Graph *g, Target *t, int p, const char *ref, const char *abs,
+                        const char *where) {
+    glob_t gl;
+    int r = glob(abs, 0, NULL, &gl);
+    if (r != 0) {
+        if (r != GLOB_NOMATCH) globfree(&gl);
+        return flab_fail("%s: [%s]: input '%s' of parameter '%s' matches no file "
+                         "(paths are relative to the flabfile's directory)",
+                         where, t->name, ref, t->rule->params[p].name);
+    }
+    size_t skip = ref[0] == '/' ? 0 : strlen(g->ff->dir) + 1;
+    for (size_t i = 0; i < gl.gl_pathc; i++)
+        add_input(t, p, gl.gl_pathv[i] + skip, flab_xstrdup(gl.gl_pathv[i]), -1);
+    globfree(&gl);
+    return 0;
+}
+
 static int resolve_one(Graph *g, Target *t, int p, const char *ref) {
     char where[600];
     ff_where(g->ff, t->value_lines[p] ? t->value_lines[p] : t->line, where, sizeof where);
@@ -185,6 +207,11 @@ static int resolve_one(Graph *g, Target *t, int p, const char *ref) {
     if (ref[0] == '/') snprintf(abs, n, "%s", ref);
     else snprintf(abs, n, "%s/%s", g->ff->dir, ref);
     struct stat st;
+    if (stat(abs, &st) < 0 && strpbrk(ref, "*?[")) {
+        int r = resolve_glob(g, t, p, ref, abs, where);
+        free(abs);
+        return r;
+    }
     if (stat(abs, &st) < 0) {
         free(abs);
         return flab_fail("%s: [%s]: input '%s' of parameter '%s' does not exist "

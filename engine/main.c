@@ -22,12 +22,15 @@ static const Command commands[] = {
     {"log",        cmd_log,        "build provenance from the cache's git repository"},
     {"gc",         cmd_gc,         "drop artifacts the flabfile no longer reaches"},
     {"verify",     cmd_verify,     "re-hash cached objects and report corruption"},
+    {"push",       cmd_push,       "[--deps] [TARGET...]: upload artifacts to the remote"},
+    {"pull",       cmd_pull,       "[--deps] [TARGET...]: download artifacts from the remote"},
     {"rules",      cmd_rules,      "[RULE]: the rules and their parameters"},
     {"cancel",     cmd_cancel,     "cancel the Slurm jobs of running builds (executor = slurm)"},
     {"tokenize",   cmd_tokenize,   "MODEL_DIR [--json] [--no-special] TEXT|-: token ids"},
     {"detokenize", cmd_detokenize, "MODEL_DIR IDS...: text"},
     {"logits",     cmd_logits,     "MODEL_DIR [--device D] --json TEXT: teacher-forced logits"},
     {"generate",   cmd_generate,   "MODEL_DIR [--device D] [--max-new-tokens N] [--json] PROMPT"},
+    {"check-benchmark", cmd_check_benchmark, "FILE [-j N] [--limit N]: run a benchmark's own answers in the sandbox"},
 };
 
 static void usage(FILE *out) {

@@ -5,28 +5,16 @@
 #include "util/error.h"
 #include <string.h>
 
-#ifdef FLAB_HAVE_CUDA
-/* Weak so that a build whose kernels/cuda/ is not there yet still links:
- * then the symbols are NULL and "cuda" reports that it is missing. */
-#pragma weak flab_cuda_backend_create
-#pragma weak flab_cuda_available
-static int cuda_linked(void) { return flab_cuda_backend_create && flab_cuda_available; }
-#endif
 
 FlabBackend *flab_backend_create(const char *device, int threads) {
     if (!device || !strcmp(device, "cpu")) return flab_cpu_backend_create(threads);
     if (!strcmp(device, "cuda")) {
 #ifdef FLAB_HAVE_CUDA
-        if (!cuda_linked()) {
-            flab_fail("--device cuda: this flab was built without the CUDA kernels");
-            return NULL;
-        }
-        if (!flab_cuda_available()) {
-            flab_fail("--device cuda: no usable CUDA GPU found (no driver or no device); "
-                      "use --device cpu or auto");
-            return NULL;
-        }
-        return flab_cuda_backend_create();
+        /* flab_cuda_backend_create's own message carries the driver's reason
+         * when there is no usable GPU. */
+        FlabBackend *be = flab_cuda_backend_create();
+        if (!be) flab_error_prefix("--device cuda: ");
+        return be;
 #else
         flab_fail("--device cuda: this flab was built without CUDA; use --device cpu or auto");
         return NULL;
@@ -34,7 +22,7 @@ FlabBackend *flab_backend_create(const char *device, int threads) {
     }
     if (!strcmp(device, "auto")) {
 #ifdef FLAB_HAVE_CUDA
-        if (cuda_linked() && flab_cuda_available()) return flab_cuda_backend_create();
+        if (flab_cuda_available()) return flab_cuda_backend_create();
 #endif
         return flab_cpu_backend_create(threads);
     }

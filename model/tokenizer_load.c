@@ -13,6 +13,9 @@
 #include <string.h>
 
 #define TOK_DEFAULT_CACHE 65536
+/* Ids index arrays: bound them so that a hostile file cannot make us
+ * allocate gigabytes. */
+#define TOK_MAX_ID (1 << 24)
 
 /* ---- small JSON helpers --------------------------------------------------- */
 
@@ -64,6 +67,7 @@ static int load_vocab(flab_tokenizer *t, const cJSON *vocab) {
     for (const cJSON *e = vocab->child; e; e = e->next, n++) {
         int32_t id = 0;
         if (json_id(t, e, "model.vocab", &id) < 0) return -1;
+        if (id >= TOK_MAX_ID) return flab_fail("%s: model.vocab: id %d is too large (flab supports ids < %d)", t->name, (int)id, TOK_MAX_ID);
         if (check_utf8(t, e->string, "vocab token") < 0) return -1;
         if (id > max_id) max_id = id;
     }
@@ -82,33 +86,62 @@ static int32_t vocab_id(const flab_tokenizer *t, const char *s, size_t len) {
     return tok_strmap_get(&t->vocab, s, len);
 }
 
-/* One merge, "a b" or ["a", "b"], into left/right ids (rank = index). */
-static int load_one_merge(flab_tokenizer *t, const cJSON *m, size_t rank, char **tmp, size_t *tmp_cap) {
+/* Merges are resolved to ids in batches: the three vocab lookups of each
+ * (left, right, left+right) are cache misses on a 150k vocab, and a batch
+ * overlaps them (tok_strmap_get_many). */
+#define MERGE_BATCH 16
+
+typedef struct {
+    const char *key[3 * MERGE_BATCH];
+    size_t len[3 * MERGE_BATCH];
+    int32_t id[3 * MERGE_BATCH];
+    char *cat; size_t cat_len, cat_cap;   /* the left+right strings */
+    size_t cat_off[MERGE_BATCH];
+} merge_batch;
+
+/* Splits one merge, "a b" or ["a", "b"], into the batch's slot k. */
+static int parse_merge(flab_tokenizer *t, const cJSON *m, size_t rank, merge_batch *mb, size_t k) {
     const char *a, *b; size_t alen, blen;
     if (cJSON_IsString(m)) {
         const char *s = m->valuestring, *sp = strchr(s, ' ');
         if (!sp || strchr(sp + 1, ' '))
             return flab_fail("%s: model.merges[%zu] \"%.40s\" is not \"left right\"", t->name, rank, s);
         a = s; alen = (size_t)(sp - s); b = sp + 1; blen = strlen(b);
-    } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 &&
+    } else if (cJSON_IsArray(m) && m->child && m->child->next && !m->child->next->next &&
                cJSON_IsString(m->child) && cJSON_IsString(m->child->next)) {
         a = m->child->valuestring; alen = strlen(a);
         b = m->child->next->valuestring; blen = strlen(b);
     } else {
         return flab_fail("%s: model.merges[%zu] must be a string or a pair of strings", t->name, rank);
     }
-    int32_t ia = vocab_id(t, a, alen), ib = vocab_id(t, b, blen);
-    if (ia < 0 || ib < 0)
-        return flab_fail("%s: model.merges[%zu]: token \"%.*s\" is not in the vocab", t->name, rank,
-                         (int)(ia < 0 ? alen : blen), ia < 0 ? a : b);
-    if (!*tmp || alen + blen > *tmp_cap) { *tmp_cap = (alen + blen) * 2 + 16; *tmp = flab_xrealloc(*tmp, *tmp_cap); }
-    memcpy(*tmp, a, alen); memcpy(*tmp + alen, b, blen);
-    int32_t ir = vocab_id(t, *tmp, alen + blen);
-    if (ir < 0)
-        return flab_fail("%s: model.merges[%zu]: merged token \"%.*s\" is not in the vocab",
-                         t->name, rank, (int)(alen + blen), *tmp);
-    t->merge_left[rank] = ia; t->merge_right[rank] = ib; t->merge_result[rank] = ir;
-    tok_pairmap_put(&t->merge_map, ia, ib, (int32_t)rank, ir);
+    if (!mb->cat || mb->cat_len + alen + blen > mb->cat_cap) {
+        mb->cat_cap = (mb->cat_len + alen + blen) * 2 + 256;
+        mb->cat = flab_xrealloc(mb->cat, mb->cat_cap);
+    }
+    memcpy(mb->cat + mb->cat_len, a, alen); memcpy(mb->cat + mb->cat_len + alen, b, blen);
+    mb->cat_off[k] = mb->cat_len;
+    mb->cat_len += alen + blen;
+    mb->key[3 * k] = a; mb->len[3 * k] = alen;
+    mb->key[3 * k + 1] = b; mb->len[3 * k + 1] = blen;
+    mb->len[3 * k + 2] = alen + blen;
+    return 0;
+}
+
+/* Resolves the n merges of the batch (ranks first..first+n) and records them. */
+static int resolve_batch(flab_tokenizer *t, merge_batch *mb, size_t first, size_t n) {
+    for (size_t k = 0; k < n; k++) mb->key[3 * k + 2] = mb->cat + mb->cat_off[k];   /* cat may have moved */
+    tok_strmap_get_many(&t->vocab, mb->key, mb->len, mb->id, 3 * n);
+    for (size_t k = 0; k < n; k++) {
+        size_t rank = first + k;
+        int32_t ia = mb->id[3 * k], ib = mb->id[3 * k + 1], ir = mb->id[3 * k + 2];
+        for (int q = 0; q < 3; q++)
+            if (mb->id[3 * k + q] < 0)
+                return flab_fail("%s: model.merges[%zu]: %stoken \"%.*s\" is not in the vocab", t->name, rank,
+                                 q == 2 ? "merged " : "", (int)mb->len[3 * k + q], mb->key[3 * k + q]);
+        t->merge_left[rank] = ia; t->merge_right[rank] = ib; t->merge_result[rank] = ir;
+        tok_pairmap_put(&t->merge_map, ia, ib, (int32_t)rank, ir);
+    }
+    mb->cat_len = 0;
     return 0;
 }
 
@@ -121,11 +154,16 @@ static int load_merges(flab_tokenizer *t, const cJSON *merges) {
     t->merge_right = flab_xmalloc((n + 1) * sizeof(int32_t));
     t->merge_result = flab_xmalloc((n + 1) * sizeof(int32_t));
     tok_pairmap_init(&t->merge_map, n);
-    char *tmp = NULL; size_t tmp_cap = 0, rank = 0;
-    for (const cJSON *m = merges ? merges->child : NULL; m; m = m->next, rank++)
-        if (load_one_merge(t, m, rank, &tmp, &tmp_cap) < 0) { free(tmp); return -1; }
-    free(tmp);
-    return 0;
+    merge_batch mb = {0};
+    size_t rank = 0, k = 0;
+    int rc = 0;
+    for (const cJSON *m = merges ? merges->child : NULL; m && rc == 0; m = m->next, rank++) {
+        rc = parse_merge(t, m, rank, &mb, k);
+        if (rc == 0 && ++k == MERGE_BATCH) { rc = resolve_batch(t, &mb, rank + 1 - k, k); k = 0; }
+    }
+    if (rc == 0 && k) rc = resolve_batch(t, &mb, rank - k, k);
+    free(mb.cat);
+    return rc;
 }
 
 /* Options of the BPE model we implement; the others must be off. */

@@ -330,9 +330,9 @@ static int load_added_one(flab_tokenizer *t, const cJSON *e, flab_added_token *a
     if (tok_utf8_check(content, strlen(content)) != strlen(content))
         return flab_fail("%s: added token \"%.40s\" is not valid UTF-8", t->name, content);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
-    if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > 2147483646.0 ||
+    if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (double)(1 << 24) ||
         id->valuedouble != (double)(int64_t)id->valuedouble)
-        return flab_fail("%s: added token \"%.40s\": id must be a non-negative integer", t->name, content);
+        return flab_fail("%s: added token \"%.40s\": id must be an integer in [0, 2^24)", t->name, content);
     a->id = (int32_t)id->valuedouble; a->content = content;
     a->special = get_bool(e, "special", 0);
     a->normalized = get_bool(e, "normalized", !a->special);

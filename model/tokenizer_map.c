@@ -75,6 +75,33 @@ int32_t tok_strmap_get(const tok_strmap *m, const char *key, size_t len) {
     }
 }
 
+void tok_strmap_get_many(const tok_strmap *m, const char *const *keys, const size_t *lens,
+                         int32_t *out, size_t n) {
+    uint64_t h[64];
+    size_t mask = m->cap - 1;
+    if (!m->cap || n > 64) {
+        for (size_t i = 0; i < n; i++) out[i] = tok_strmap_get(m, keys[i], lens[i]);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {          /* stage 1: hash, prefetch the home slot */
+        h[i] = tok_hash(keys[i], lens[i]);
+        __builtin_prefetch(&m->slots[h[i] & mask]);
+    }
+    for (size_t i = 0; i < n; i++) {          /* stage 2: prefetch the candidate key */
+        const tok_strslot *s = &m->slots[h[i] & mask];
+        if (s->key) __builtin_prefetch(s->key);
+    }
+    for (size_t i = 0; i < n; i++) {          /* stage 3: the ordinary probe, now cached */
+        uint32_t meta = str_meta(h[i], lens[i]);
+        out[i] = -1;
+        for (size_t k = h[i] & mask;; k = (k + 1) & mask) {
+            const tok_strslot *s = &m->slots[k];
+            if (!s->key) break;
+            if (key_equal(s, meta, keys[i], lens[i])) { out[i] = s->val; break; }
+        }
+    }
+}
+
 /* ---- pair -> (rank, result) ---------------------------------------------- */
 
 static inline uint64_t pair_key(int32_t a, int32_t b) {

@@ -8,7 +8,14 @@
 #include <string.h>
 
 #define FLAB_RULES(X) \
+    X(apply) \
+    X(collect_tokens) \
     X(command) \
+    X(ffn_search) \
+    X(layer_search) \
+    X(lora_train) \
+    X(merge) \
+    X(prune_vocab) \
     /* end of the rule list */
 
 #define DECLARE_RULE(n) extern const Rule rule_##n;

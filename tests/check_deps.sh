@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Checks the Debian packages flab builds against; installs the missing ones
 # when it can (root + apt-get), otherwise says exactly what to install.
+# With --test, also the test-only references and servers the suite starts
+# (Debian's torch for transformers/PEFT checks, nginx, Slurm).
 set -euo pipefail
 PKGS="build-essential libsqlite3-dev libxxhash-dev xxhash libgit2-dev libinih-dev
       libopenblas-dev libpcre2-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev
-      python3 python3-venv sqlite3"
+      python3 python3-venv sqlite3 git"
+TEST_PKGS="python3-torch python3-numpy nginx apache2-utils slurm-wlm munge"
+[ "${1:-}" = --test ] && PKGS="$PKGS $TEST_PKGS"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

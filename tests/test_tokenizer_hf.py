@@ -18,6 +18,9 @@ Tokenizers:
   sp-metaspace the same model with pre_tokenizer Metaspace(prepend_scheme first) + decoder
                Metaspace, merges as strings
   sp-unk       no byte_fallback: unknown chars become <unk>, fused (fuse_unk)
+  sp-metaspace-always / -never   Metaspace prepend_scheme always (split) / never (no split)
+  split-*      the fixture with Split(String ".") then Split(Regex whitespace or parens) with
+               behaviors Removed, MergedWithPrevious, MergedWithNext, Contiguous
 Inputs: every .py file of /usr/lib/python3.11, every string field of every benchmark in
 data/ (jsonl, csv, and the jsonl files inside recode-humaneval.tar.xz), edge cases.
 Modes: encode(text) (special tokens parsed, post-processor on) and, with
@@ -231,6 +234,14 @@ def qwen_variants(d):
     m = json.loads(json.dumps(base))
     m["model"]["ignore_merges"] = True
     out["qwen2-ignore"] = m
+
+    for behavior in ("Removed", "MergedWithPrevious", "MergedWithNext", "Contiguous"):
+        b = json.loads(json.dumps(base))
+        b["pre_tokenizer"]["pretokenizers"][0] = {"type": "Split", "pattern": {"Regex": "\\s+|[()]"},
+                                                  "behavior": behavior, "invert": False}
+        b["pre_tokenizer"]["pretokenizers"].insert(0, {"type": "Split", "pattern": {"String": "."},
+                                                       "behavior": "Isolated", "invert": False})
+        out["split-" + behavior] = b
     for k, v in list(out.items()):
         if isinstance(v, dict):
             p = os.path.join(d, k + ".json")
@@ -281,16 +292,64 @@ def train_sp(d, corpus):
         {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}
     meta = json.loads(json.dumps(j))
     meta["decoder"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": True}
+    always = json.loads(json.dumps(meta))
+    always["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}
+    always["decoder"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}
+    never = json.loads(json.dumps(meta))
+    never["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "never", "split": False}
+    never["decoder"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "never", "split": False}
     unk = json.loads(json.dumps(llama))
     unk["model"]["byte_fallback"] = False
     pairs = json.loads(json.dumps(llama))
     pairs["model"]["merges"] = [m.split(" ") for m in llama["model"]["merges"]]
     paths = {}
-    for name, obj in [("sp-llama", llama), ("sp-llama-pairs", pairs), ("sp-metaspace", meta), ("sp-unk", unk)]:
+    for name, obj in [("sp-llama", llama), ("sp-llama-pairs", pairs), ("sp-metaspace", meta), ("sp-unk", unk),
+                      ("sp-metaspace-always", always), ("sp-metaspace-never", never)]:
         paths[name] = os.path.join(d, name + ".json")
         with open(paths[name], "w", encoding="utf-8") as f:
             json.dump(obj, f, ensure_ascii=False)
     return paths
+
+
+def flab_pieces(tok_path, texts):
+    recs = []
+    for t in texts:
+        b = t.encode("utf-8")
+        recs.append(struct.pack("<I", len(b)) + b)
+    data, err = run_tool(tok_path, recs, ["--pieces"])
+    out, off = [], 0
+    while off < len(data):
+        (n,) = struct.unpack_from("<I", data, off)
+        off += 4
+        pieces = []
+        for _ in range(n):
+            added, ln = struct.unpack_from("<iI", data, off)
+            pieces.append(data[off + 8:off + 8 + ln].decode("utf-8"))
+            off += 8 + ln
+        out.append(pieces)
+    return out
+
+
+def test_pieces(name, tok_path, hf_tok, texts, byte_level):
+    """flab_tok_pretokenize vs HF normalizer + pre_tokenizer (texts without added tokens)."""
+    alphabet = {}
+    if byte_level:
+        cs = [b for b in range(256) if 33 <= b <= 126 or 161 <= b <= 172 or b >= 174]
+        extra = [b for b in range(256) if b not in cs]
+        alphabet = {b: chr(b) for b in cs}
+        alphabet.update({b: chr(256 + i) for i, b in enumerate(extra)})
+    got = flab_pieces(tok_path, texts)
+    bad = 0
+    first = ""
+    for text, pieces in zip(texts, got):
+        norm = hf_tok.normalizer.normalize_str(text) if hf_tok.normalizer else text
+        want = [p for p, _ in hf_tok.pre_tokenizer.pre_tokenize_str(norm)] if hf_tok.pre_tokenizer else ([norm] if norm else [])
+        if byte_level:
+            pieces = ["".join(alphabet[b] for b in p.encode("utf-8")) for p in pieces]
+        if pieces != want:
+            bad += 1
+            first = first or f"{text[:40]!r}: HF {want[:5]} flab {pieces[:5]}"
+    report(f"{name} pre-tokens ({len(texts)} texts)", bad == 0, f"{bad} mismatches; first {first}")
 
 
 def test_invalid_utf8(path):
@@ -323,9 +382,11 @@ def main():
             compare_decode(f"{k} decode", q[k], hf[k], ids)
         compare_encode("qwen2-added no-special", q["qwen2-added"], hf["qwen2-added"], edge, False, True)
         compare_encode("gpt2style stdlib", q["gpt2style"], hf["gpt2style"], stdlib[::4])
+        for k in [k for k in q if k.startswith("split-")]:
+            compare_encode(f"{k} edge+data", q[k], hf[k], edge + data[:500])
 
         sp = train_sp(d, stdlib[::25])
-        hs = {k: Tokenizer.from_file(sp[k]) for k in ("sp-llama", "sp-metaspace", "sp-unk")}
+        hs = {k: Tokenizer.from_file(sp[k]) for k in sp if k != "sp-llama-pairs"}
         for texts, label in [(edge, "edge"), (data, "data"), (stdlib, "stdlib")]:
             ids = compare_encode(f"sp-llama pairs-merges {label}", sp["sp-llama-pairs"], hs["sp-llama"], texts)
             compare_decode(f"sp-llama decode {label}", sp["sp-llama"], hs["sp-llama"], ids)
@@ -337,6 +398,14 @@ def main():
             ids = compare_encode(f"{k} edge+data", sp[k], hs[k], small)
             compare_encode(f"{k} stdlib", sp[k], hs[k], stdlib[::5])
             compare_decode(f"{k} decode", sp[k], hs[k], ids)
+        for k in ("sp-metaspace-always", "sp-metaspace-never"):
+            ids = compare_encode(f"{k} edge+data", sp[k], hs[k], edge + data[:500])
+            compare_decode(f"{k} decode", sp[k], hs[k], ids)
+        plain = [t for t in edge + data[:1000] + stdlib[::20] if "<|" not in t and "<tag>" not in t]
+        test_pieces("qwen2", q["qwen2"], hf["qwen2"], plain, True)
+        test_pieces("gpt2style", q["gpt2style"], hf["gpt2style"], plain, True)
+        test_pieces("sp-metaspace", sp["sp-metaspace"], hs["sp-metaspace"],
+                    [t for t in plain if "<s>" not in t and "</s>" not in t and "<unk>" not in t], False)
         test_invalid_utf8(q["qwen2"])
     return 1 if failures else 0
 

@@ -1,0 +1,149 @@
+/* kernels/cuda/cuda_internal.h: what the CUDA backend's .cu files share.
+ *
+ * Storage choices (ops.h lets each backend choose):
+ *   - FlabBuf (activations, KV cache, logits, masks): float32 on the device.
+ *     Residual stream, logits and the KV cache stay in fp32, so the only
+ *     bf16 rounding in a forward pass is that of the GEMM inputs (weights
+ *     and the activation fed to cuBLAS), which keeps KL and cross-entropy
+ *     of nearly identical models meaningful.
+ *   - FlabWeight: 2-D weights (Linear [out, in], embedding [V, D]) are
+ *     converted once to device bf16 (whatever the checkpoint dtype);
+ *     1-D weights (norm gains, biases) to device fp32 (they are tiny).
+ *   - All arithmetic accumulates in fp32 (GEMMs: CUBLAS_COMPUTE_32F);
+ *     KL and cross-entropy row sums accumulate in fp64.
+ *
+ * Invariants:
+ *   - Every op is enqueued on the backend's one stream (cs->stream), cuBLAS
+ *     included, so ops run in call order; ops that write host memory
+ *     synchronise that stream before returning.
+ *   - Host arrays given to an op (ids, rows, targets, idx) are copied to
+ *     device scratch with cudaMemcpyAsync from pageable memory, which has
+ *     consumed the host bytes when it returns; a later copy into the same
+ *     scratch is ordered after the kernels that read it (same stream).
+ *   - One backend object is used by one host thread at a time (its scratch
+ *     areas and cached uploads are unlocked state); two threads need two
+ *     backends.
+ *   - No C++ exception and no CUDA error crosses into C: every CUDA/cuBLAS
+ *     status is checked and turned into flab_fail("cuda: <op>: ...").
+ *
+ * Everything the C side calls is extern "C"; everything else is static to
+ * its .cu file or declared here with C++ linkage (internal to the backend). */
+#ifndef FLAB_KERNELS_CUDA_INTERNAL_H
+#define FLAB_KERNELS_CUDA_INTERNAL_H
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "kernels/ops.h"
+#include "util/error.h"
+}
+
+/* ---- Objects --------------------------------------------------------------- */
+struct FlabBuf {
+    float *d;          /* device, n floats */
+    size_t n;
+};
+
+struct FlabWeight {
+    void *d;           /* device: __nv_bfloat16 (ndim 2) or float (ndim 1) */
+    int ndim;
+    int64_t rows, cols; /* ndim 1: rows = 1, cols = n */
+    char name[96];     /* for error messages */
+};
+
+/* A grow-only device scratch area (reused by successive ops on the stream). */
+typedef struct {
+    void *d;
+    size_t bytes;
+} CudaScratch;
+
+typedef struct {
+    int device;
+    int sm_count;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    CudaScratch xbf16;     /* matmul: the activation converted to bf16 */
+    CudaScratch rows;      /* FlabRows slot + pos, ids, targets, idx */
+    CudaScratch attn;      /* attention split partials */
+    CudaScratch result;    /* per-row results of kl / ce / argmax */
+    int32_t *host_rows;    /* last uploaded int32 scratch (skip identical re-uploads) */
+    size_t host_rows_n;
+} CudaState;
+
+static inline CudaState *cuda_state(FlabBackend *be) { return (CudaState *)be->impl; }
+
+/* ---- Error helpers (cuda_backend.cu) ---------------------------------------- */
+/* Return 0 when ok, else flab_fail("cuda: what: <error string>") (-1). */
+int cuda_check(cudaError_t e, const char *what);
+int cublas_check(cublasStatus_t s, const char *what);
+/* Checks the launch of the kernel just enqueued (cudaGetLastError). */
+int cuda_check_launch(const char *what);
+
+/* Ensures scratch has at least `bytes` (grows; old contents are lost). */
+int cuda_scratch_reserve(CudaState *cs, CudaScratch *s, size_t bytes,
+                         const char *what);
+/* Copies n_arrays host int32 arrays back to back into the rows scratch
+ * (array i starts at the sum of counts[0..i)) and returns the device pointer
+ * of the first, or NULL + flab_fail.  A call whose bytes equal the previous
+ * call's skips the copy (the layers of one forward step pass the same rows). */
+int32_t *cuda_upload_i32(CudaState *cs, const int32_t *const *arrays,
+                         const int *counts, int n_arrays, const char *what);
+
+/* Checks that a buffer holds at least `need` elements. */
+int cuda_check_buf(const FlabBuf *b, size_t need, const char *op,
+                   const char *arg);
+
+/* ---- Launch geometry -------------------------------------------------------- */
+static inline unsigned cuda_blocks(size_t n, unsigned threads) {
+    size_t b = (n + threads - 1) / threads;
+    return b > 1048576u ? 1048576u : (unsigned)(b ? b : 1);
+}
+
+/* ---- Ops (one .cu file each group; signatures of ops.h) --------------------- */
+int cuda_op_matmul(FlabBackend *be, FlabBuf *y, const FlabBuf *x,
+                   const FlabWeight *W, const FlabWeight *bias, int rows,
+                   int accumulate);
+int cuda_op_embedding(FlabBackend *be, FlabBuf *out, const FlabWeight *table,
+                      const int32_t *ids, int n);
+int cuda_op_rmsnorm(FlabBackend *be, FlabBuf *out, const FlabBuf *x,
+                    const FlabWeight *gain, int rows, int dim, float eps);
+int cuda_op_rope(FlabBackend *be, FlabBuf *x, const FlabRows *rows, int heads,
+                 int head_dim, float theta);
+int cuda_op_kv_store(FlabBackend *be, FlabBuf *cache_k, FlabBuf *cache_v,
+                     const FlabBuf *k, const FlabBuf *v, const FlabRows *rows,
+                     int kv_heads, int head_dim, int max_len);
+int cuda_op_attention(FlabBackend *be, FlabBuf *out, const FlabBuf *q,
+                      const FlabBuf *cache_k, const FlabBuf *cache_v,
+                      const FlabRows *rows, int heads, int kv_heads,
+                      int head_dim, int max_len);
+int cuda_op_swiglu(FlabBackend *be, FlabBuf *out, const FlabBuf *gate,
+                   const FlabBuf *up, size_t n);
+int cuda_op_add(FlabBackend *be, FlabBuf *y, const FlabBuf *x, size_t n);
+int cuda_op_mul_cols(FlabBackend *be, FlabBuf *x, const FlabBuf *mask,
+                     int rows, int cols);
+int cuda_op_gather_rows(FlabBackend *be, FlabBuf *out, const FlabBuf *x,
+                        const int32_t *idx, int n, int cols);
+int cuda_op_softmax(FlabBackend *be, FlabBuf *out, const FlabBuf *x, int rows,
+                    int cols);
+int cuda_op_log_softmax(FlabBackend *be, FlabBuf *out, const FlabBuf *x,
+                        int rows, int cols);
+int cuda_op_kl_rows(FlabBackend *be, double *kl, const FlabBuf *logits_p,
+                    const FlabBuf *logits_q, int rows, int cols);
+int cuda_op_cross_entropy(FlabBackend *be, double *ce, const FlabBuf *logits,
+                          const int32_t *targets, int rows, int cols);
+int cuda_op_argmax(FlabBackend *be, int32_t *out, float *margin,
+                   const FlabBuf *x, int rows, int cols);
+
+/* Raises the dynamic shared memory limit of the attention kernel (once per
+ * backend creation); 0 or -1 + flab_fail. */
+int cuda_attention_init(void);
+
+/* Validates FlabRows against a cache geometry and uploads slot and pos
+ * (device layout: slot[0..n) then pos[0..n)); NULL + flab_fail on error. */
+int32_t *cuda_upload_rows(CudaState *cs, const FlabRows *rows, int n_slots,
+                          int max_len, const char *op);
+#endif

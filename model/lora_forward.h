@@ -1,0 +1,28 @@
+/* model/lora_forward.h: pieces of the LoRA training forward shared with the
+ * backward (model/lora_forward.c, model/lora_backward.c). */
+#ifndef FLAB_MODEL_LORA_FORWARD_H
+#define FLAB_MODEL_LORA_FORWARD_H
+#include "model/lora_internal.h"
+
+/* Row bookkeeping of a packed batch. */
+typedef struct {
+    int n, n_seqs;
+    const int *lens;
+    int32_t *pos;        /* position of each row within its sequence */
+    int *off;            /* first row of each sequence */
+    size_t *poff;        /* offset of each sequence's [nh, len, len] probs */
+    size_t probs;        /* total probs floats */
+    float *cs, *sn;      /* RoPE table [max_len, head_dim / 2] */
+} LoraRows;
+
+int lora_rows_init(const ModelConfig *c, const LoraBatch *b, LoraRows *rw);
+void lora_rows_free(LoraRows *rw);
+void lora_forward_hidden(LoraModel *m, const LoraBatch *b, const LoraRows *rw, int train);
+void lora_rmsnorm(float *out, float *rstd, const float *x, const float *g, int n, int d,
+                  double eps);
+void lora_linear_fwd(LoraModel *m, LoraLinear *li, const float *x, float *y, int n, int train,
+                     int acc);
+void lora_rope_table(const ModelConfig *c, int max_len, float *cs, float *sn);
+void lora_rope_apply(float *x, const int32_t *pos, int n, int heads, int hd, const float *cs,
+                     const float *sn, int dir);
+#endif

@@ -204,7 +204,7 @@ static int submit(SExec *x, SJob *j) {
     cJSON_Delete(res);
     char *script = node_script(x, t, res_json);
     free(res_json);
-    size_t nlen = strlen(t->name) + 16, olen = strlen(x->log_dir) + 16;
+    size_t nlen = strlen(t->name) + 32, olen = strlen(x->log_dir) + 16;
     char *name = flab_xmalloc(nlen), *outp = flab_xmalloc(olen);
     snprintf(name, nlen, "--job-name=flab:%s", t->name);
     snprintf(outp, olen, "%s/%%j.log", x->log_dir);

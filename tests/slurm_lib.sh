@@ -86,6 +86,10 @@ CONF
 
 slurm_stop() {
     local p
+    if [ ${#SLURM_PIDS[@]} -gt 0 ]; then   # no job may outlive the cluster
+        scancel --quiet --full $(squeue -h -o %i 2>/dev/null) 2>/dev/null
+        for _ in $(seq 50); do [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break; sleep 0.1; done
+    fi
     for p in "${SLURM_PIDS[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${SLURM_PIDS[@]}"; do
         for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done

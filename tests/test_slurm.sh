@@ -111,11 +111,11 @@ sed -i '/^\[bad\]/,$d' flabfile.ini
 printf '\n[slow]\nrule = command\nrun = sleep 60; touch $FLAB_OUT/s\n' >> flabfile.ini
 wait_running() {   # until a flab:slow job runs (10 s at most)
   for _ in $(seq 100); do
-    squeue -h -o '%j %T' | grep -q '^flab:slow RUNNING' && return 0; sleep 0.1
+    squeue -h -o '%50j %T' | grep -q '^ *flab:slow  *RUNNING' && return 0; sleep 0.1
   done; return 1
 }
 "$FLAB" build >"$ROOT/cancel.out" 2>&1 & bpid=$!
-wait_running
+check slow_job_running wait_running
 out=$("$FLAB" cancel 2>&1)
 check flab_cancel_reports contains "$out" "cancelled 1 Slurm job"
 for _ in $(seq 100); do kill -0 $bpid 2>/dev/null || break; sleep 0.1; done
@@ -123,18 +123,43 @@ check flab_cancel_stops_build eval '! kill -0 $bpid 2>/dev/null'
 wait $bpid; rc=$?
 check flab_cancel_build_fails [ "$rc" = 1 ]
 check flab_cancel_nothing_committed eval '! "$FLAB" path slow >/dev/null 2>&1'
-check flab_cancel_job_gone eval '! squeue -h -o "%j %T" | grep -q "^flab:slow"'
+check flab_cancel_job_gone eval '! squeue -h -o "%50j" | grep -q "^ *flab:slow"'
 
 # Ctrl-C (SIGINT to flab): the submitted job is scancelled
 "$FLAB" build >"$ROOT/int.out" 2>&1 & bpid=$!
 wait_running
+check slow_job_running_again wait_running
 kill -INT $bpid
 wait $bpid; rc=$?
 check sigint_exit_130 [ "$rc" = 130 ]
 check sigint_cancels_job eval 'contains "$(cat $ROOT/int.out)" "cancelled 1 Slurm job"'
-for _ in $(seq 100); do squeue -h -o '%j' | grep -q '^flab:slow' || break; sleep 0.1; done
-check sigint_job_gone eval '! squeue -h -o "%j" | grep -q "^flab:slow"'
+for _ in $(seq 100); do squeue -h -o '%50j' | grep -q '^ *flab:slow' || break; sleep 0.1; done
+check sigint_job_gone eval '! squeue -h -o "%50j" | grep -q "^ *flab:slow"'
 check sigint_nothing_committed eval '! "$FLAB" path slow >/dev/null 2>&1'
+
+# a node dying mid-job (flab on the node SIGKILLed): the job fails, the
+# cache stays clean (verify passes, no artifact), a re-run resubmits only it
+sed -i '/^\[slow\]/,$d' flabfile.ini
+printf '\n[fragile]\nrule = command\ninputs = @d\nrun = if [ ! -e first ]; then touch first; sleep 30; fi; cat $FLAB_IN_1/d.txt > $FLAB_OUT/f\n' >> flabfile.ini
+"$FLAB" build >"$ROOT/kill.out" 2>&1 & bpid=$!
+for _ in $(seq 100); do
+  jid=$(squeue -h -o '%i %50j %T' | awk '$2 == "flab:fragile" && $3 == "RUNNING" {print $1}')
+  [ -n "$jid" ] && [ -e first ] && break; sleep 0.1
+done
+killed=0
+for e in /proc/[0-9]*/environ; do   # the node dies: SIGKILL to every process of the job
+  p=${e#/proc/}; p=${p%/environ}
+  { tr '\0' '\n' < "$e" | grep -qx "SLURM_JOB_ID=$jid"; } 2>/dev/null || continue
+  kill -9 "$p" 2>/dev/null && killed=$((killed + 1))
+done
+[ "$killed" -gt 0 ] || { echo "  (job '$jid': no node flab found to kill)"; squeue -h -t all -o '%i %50j %T %N %r' | tail -3; sinfo; cat $ROOT/kill.out; }
+wait $bpid; rc=$?
+check node_kill_fails_build eval '[ "$rc" = 1 ] && contains "$(cat $ROOT/kill.out)" "fragile: Slurm job"'
+check node_kill_nothing_committed eval '! "$FLAB" path fragile >/dev/null 2>&1'
+check node_kill_cache_verifies eval '"$FLAB" verify >/dev/null 2>&1'
+out=$("$FLAB" build 2>&1); rc=$?
+check node_kill_rerun_only_missing eval '[ "$rc" = 0 ] &&
+  [ "$(grep -c "submitted .* as Slurm job" <<<"$out")" = 1 ] && contains "$out" "submitted fragile"'
 
 # daemons stopped
 pids=("${SLURM_PIDS[@]}")

@@ -11,6 +11,7 @@
     X(apply) \
     X(collect_tokens) \
     X(command) \
+    X(eval) \
     X(ffn_search) \
     X(layer_search) \
     X(lora_train) \

@@ -13,6 +13,7 @@
     X(command) \
     X(eval) \
     X(ffn_search) \
+    X(filter_correct) \
     X(layer_search) \
     X(lora_train) \
     X(merge) \

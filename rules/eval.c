@@ -153,12 +153,10 @@ static int run_cot(RuleCtx *ctx, EvalModel *m, const char *path, Outcome *o, cJS
     eval_bleu_corpus((const char *const *)o->completions, refp, nrefs, n, &b);
     free(nrefs); free(refp);
     for (size_t i = 0; i < n; i++) { o->reasons[i] = dupstr("bleu"); o->passed[i] = 0; }
+    cJSON_AddNumberToObject(met, "bleu1", b.bleu[0]);
+    cJSON_AddNumberToObject(met, "bleu2", b.bleu[1]);
+    cJSON_AddNumberToObject(met, "bleu3", b.bleu[2]);
     cJSON_AddNumberToObject(met, "bleu4", b.bleu[3]);
-    for (int k = 0; k < 4; k++) {
-        char key[16];
-        snprintf(key, sizeof key, "bleu%d", k + 1);
-        if (k < 3) cJSON_AddNumberToObject(met, key, b.bleu[k]);
-    }
     rc = 0;
 done:
     free(refs);
@@ -199,12 +197,14 @@ static void add_counts(const Outcome *o, double total_s, cJSON *met) {
     cJSON_AddNumberToObject(met, "generate_seconds", o->gen.seconds);
     cJSON_AddNumberToObject(met, "score_seconds", o->score_seconds);
     cJSON_AddNumberToObject(met, "total_seconds", total_s);
-    /* prefill and decode share one timed call (transformer_generate), so
-     * these are both tokens over the whole generation time. */
     double s = o->gen.seconds > 0 ? o->gen.seconds : 1e-9;
+    double ps = o->gen.prefill_seconds > 0 ? o->gen.prefill_seconds : 1e-9;
+    double ds = o->gen.decode_seconds > 0 ? o->gen.decode_seconds : 1e-9;
+    cJSON_AddNumberToObject(met, "prefill_seconds", o->gen.prefill_seconds);
+    cJSON_AddNumberToObject(met, "decode_seconds", o->gen.decode_seconds);
+    cJSON_AddNumberToObject(met, "prefill_tokens_per_s", (double)o->gen.prompt_tokens / ps);
+    cJSON_AddNumberToObject(met, "decode_tokens_per_s", (double)o->gen.decode_tokens / ds);
     cJSON_AddNumberToObject(met, "generated_tokens_per_s", (double)o->gen.gen_tokens / s);
-    cJSON_AddNumberToObject(met, "processed_tokens_per_s",
-                            (double)(o->gen.gen_tokens + o->gen.prompt_tokens) / s);
     if (o->has_iso) cJSON_AddStringToObject(met, "sandbox", o->iso.summary);
 }
 

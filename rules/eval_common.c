@@ -55,11 +55,19 @@ char *eval_model_prompt(const RuleCtx *ctx, const char *prompt) {
     return s;
 }
 
-typedef struct { flab_tokenizer *tok; const char *const *stops; size_t n_stops; } StopCtx;
+/* t_first: when the callback first ran in this batch, i.e. when prefill
+ * (which yields every sequence's first token) was over. */
+typedef struct {
+    flab_tokenizer *tok;
+    const char *const *stops;
+    size_t n_stops;
+    double t_first;
+} StopCtx;
 
 static int stop_on_string(void *vctx, int seq, const int32_t *gen, int n_gen) {
     (void)seq;
     StopCtx *c = vctx;
+    if (c->t_first == 0) c->t_first = eval_now();
     if (c->n_stops == 0) return 0;
     char *text = flab_tok_decode(c->tok, gen, (size_t)n_gen, 1, NULL);
     int hit = text && eval_cut_at_stops(text, c->stops, c->n_stops) < strlen(text);
@@ -69,8 +77,8 @@ static int stop_on_string(void *vctx, int seq, const int32_t *gen, int n_gen) {
 
 /* One batch [b, e) of prompts. */
 static int generate_batch(EvalModel *m, const char *const *prompts, size_t b, size_t e,
-                          const TfGenerateOpts *go, const char *const *stops, size_t n_stops,
-                          char **out, EvalGenStats *st) {
+                          const TfGenerateOpts *go, char **out, EvalGenStats *st) {
+    StopCtx *sc = go->stop_ctx;
     int nb = (int)(e - b), rc = -1;
     int32_t **ids = calloc((size_t)nb, sizeof *ids), **gen = calloc((size_t)nb, sizeof *gen);
     int *lens = calloc((size_t)nb, sizeof *lens), *n_gen = calloc((size_t)nb, sizeof *n_gen);
@@ -85,12 +93,18 @@ static int generate_batch(EvalModel *m, const char *const *prompts, size_t b, si
         st->prompt_tokens += (long)n;
     }
     TfBatch batch = {nb, (const int32_t *const *)ids, lens};
+    sc->t_first = 0;
+    double t0 = eval_now();
     if (transformer_generate(m->t, &batch, go, gen, n_gen)) goto done;
+    double t1 = eval_now(), tp = sc->t_first > 0 ? sc->t_first : t1;
+    st->prefill_seconds += tp - t0;
+    st->decode_seconds += t1 - tp;
     for (int i = 0; i < nb; i++) {
         st->gen_tokens += n_gen[i];
+        if (sc->t_first > 0 && n_gen[i] > 1) st->decode_tokens += n_gen[i] - 1;
         char *text = flab_tok_decode(m->tok, gen[i], (size_t)n_gen[i], 1, NULL);
         if (!text) goto done;
-        out[b + (size_t)i] = eval_cut_completion(text, stops, n_stops);
+        out[b + (size_t)i] = eval_cut_completion(text, sc->stops, sc->n_stops);
         free(text);
     }
     rc = 0;
@@ -106,14 +120,14 @@ done:
 int eval_generate_all(RuleCtx *ctx, EvalModel *m, const char *const *prompts, size_t n,
                       const char *const *stops, size_t n_stops, char **out, EvalGenStats *st) {
     size_t bs = (size_t)rule_int(ctx, "batch_size");
-    StopCtx sc = {m->tok, stops, n_stops};
+    StopCtx sc = {m->tok, stops, n_stops, 0};
     TfGenerateOpts go = {.max_new_tokens = (int)rule_int(ctx, "max_new_tokens"),
                          .stop = stop_on_string, .stop_ctx = &sc};
     double t0 = eval_now();
     rule_progress(ctx, 0, (double)n);
     for (size_t b = 0; b < n; b += bs) {
         size_t e = b + bs < n ? b + bs : n;
-        if (generate_batch(m, prompts, b, e, &go, stops, n_stops, out, st)) return -1;
+        if (generate_batch(m, prompts, b, e, &go, out, st)) return -1;
         rule_progress(ctx, (double)e, (double)n);
     }
     st->seconds = eval_now() - t0;

@@ -29,9 +29,13 @@ typedef struct {
     const char *dir;
 } EvalModel;
 
+/* Prefill ends when the first token of a batch's sequences is known (the
+ * stop callback's first call); decode is the rest.  decode_tokens excludes
+ * each sequence's first token, which prefill produced. */
 typedef struct {
     double seconds;                 /* generation wall time */
-    long prompt_tokens, gen_tokens;
+    double prefill_seconds, decode_seconds;
+    long prompt_tokens, gen_tokens, decode_tokens;
 } EvalGenStats;
 
 int eval_model_open(RuleCtx *ctx, EvalModel *m);

@@ -11,6 +11,8 @@
 #    sample and counts the same number passed;
 #  - eval task=output on data/synth-crux-test.jsonl limit 10: em and
 #    exec_match in [0,1], n = 10;
+#  - eval task=cot on the first 4 rows of data/humaneval_cot.csv: bleu4 in
+#    [0,1], n = 4;
 #  - filter_correct limit 20 keeps exactly the passing problems of that eval,
 #    with every original field and the same completions;
 #  - layer_search (samples = @d_correct, remove 1) builds from it;
@@ -30,7 +32,7 @@ REPO=$PWD
 
 cd "$ROOT" || exit 1
 cp -r "$REPO/tests/fixtures/tiny-qwen2" model
-cp "$REPO/data/synth-test.jsonl" "$REPO/data/synth-crux-test.jsonl" .
+cp "$REPO/data/synth-test.jsonl" "$REPO/data/synth-crux-test.jsonl" "$REPO/data/humaneval_cot.csv" .
 cat > flabfile.ini <<'INI'
 [eval/synth]
 rule = eval
@@ -46,6 +48,15 @@ model = model
 benchmark = synth-crux-test.jsonl
 task = output
 limit = 10
+max_new_tokens = 32
+threads = 1
+
+[eval/cot]
+rule = eval
+model = model
+benchmark = humaneval_cot.csv
+task = cot
+limit = 4
 max_new_tokens = 32
 threads = 1
 
@@ -77,6 +88,7 @@ ok = ok and m["passed"] == sum(x["passed"] for x in s) and abs(m["pass@1"] - m["
 ok = ok and all(k in m["efficiency"] for k in ("params", "checkpoint_bytes", "peak_rss_bytes",
                                                "flops_per_token", "energy_j", "co2_g"))
 ok = ok and os.path.getsize(os.path.join(d, "report.html")) > 0 and "sandbox" in m
+ok = ok and m["prefill_tokens_per_s"] > 0 and m["decode_tokens_per_s"] > 0
 print("pass@1", m["pass@1"], "passed", m["passed"])
 sys.exit(0 if ok else 1)
 PYEOF
@@ -137,6 +149,13 @@ ok = want == got and len(k) > 0
 ok = ok and all({**probs[x["task_id"]], "completion": x["completion"]} == x for x in k)
 print("kept", len(k))
 sys.exit(0 if ok else 1)
+PYEOF
+
+"$PY" - "$("$FLAB" path eval/cot)" <<'PYEOF' && pass eval_cot_task || fail eval_cot_task "see above"
+import json, sys, os
+m = json.load(open(os.path.join(sys.argv[1], "metrics.json")))
+print("bleu4", m["bleu4"])
+sys.exit(0 if 0 <= m["bleu4"] <= 1 and m["n"] == 4 else 1)
 PYEOF
 
 if [ -f "$("$FLAB" path plan)/plan.json" ]; then pass layer_search_from_d_correct

@@ -11,7 +11,9 @@
     X(apply) \
     X(collect_tokens) \
     X(command) \
+    X(eval) \
     X(ffn_search) \
+    X(filter_correct) \
     X(layer_search) \
     X(lora_train) \
     X(merge) \

@@ -178,8 +178,8 @@ int fs_keep(Transformer *t, CalibScorer *sc, FsStrategy s, const FsOptions *o,
     int I = t->cfg.intermediate_size, K = I - o->neurons, m = o->n_layers, rc = 0;
     if (check_options(t, o)) return -1;
     if (s == FS_FISHER)
-        return flab_fail("ffn search: strategy fisher needs gradients of the loss w.r.t. the FFN "
-                         "activations, and flab has no backward pass yet");
+        return flab_fail("ffn search: strategy fisher needs the model's backward pass: "
+                         "use fs_fisher_keep");
     if (s == FS_ACTIVATION && !sc) return flab_fail("ffn search: activation needs samples");
     int32_t **keep = flab_xcalloc((size_t)m, sizeof *keep);
     double **score = flab_xcalloc((size_t)m, sizeof *score);

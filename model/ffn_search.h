@@ -11,8 +11,13 @@
  *                           on the model with the layer plan applied)
  *   magnitude               the K largest sqrt(|gate_i|^2 + |up_i|^2 +
  *                           |down_:,i|^2) (L2 of all weights of neuron i)
- *   fisher                  needs gradients (no backward pass in flab yet):
- *                           rejected with an error saying so.
+ *   fisher                  the K largest Fisher importances
+ *                           F_j = sum over samples s of (dL_s/dm_j)^2
+ *                           (Kwon et al. 2022: m_j a mask on neuron j's
+ *                           SwiGLU output a_j at 1, dL_s/dm_j = sum over the
+ *                           rows of s of a_j dL/da_j; L = mean NLL of the
+ *                           scored rows), from the CPU backward
+ *                           (model/importance.h): fs_fisher_keep, not fs_keep.
  * Ties keep the lower index.  Every mask is scored by KL(P_original ||
  * P_pruned) on the samples with the layer list applied: the reference is
  * the unpruned model, so the KL is that of the whole pruned model. */
@@ -42,6 +47,10 @@ typedef struct {
 int fs_keep(Transformer *t, CalibScorer *sc, FsStrategy s, const FsOptions *o,
             int32_t ***keep);
 void fs_keep_free(int32_t **keep, int n_layers);
+/* Strategy fisher: keep-lists from the model at model_dir (CPU, float32,
+ * layers outside o->layers skipped) on the samples set. */
+int fs_fisher_keep(const char *model_dir, const CalibSet *set, const FsOptions *o,
+                   int32_t ***keep);
 /* KL of the model running o->layers with keep applied (the keep-lists are
  * reset afterwards). */
 int fs_kl(CalibScorer *sc, const FsOptions *o, int32_t *const *keep, double *kl);

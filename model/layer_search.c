@@ -26,11 +26,12 @@ typedef struct {
     double naive, done, total;
 } Ls;
 
-static const char *const objective_names[] = {"kl", "perplexity", "cosine", "angular"};
-static const char *const score_names[] = {"kl", "nll", "block_influence", "angular_distance"};
+static const char *const objective_names[] = {"kl", "perplexity", "cosine", "angular", "taylor"};
+static const char *const score_names[] = {"kl", "nll", "block_influence", "angular_distance",
+                                            "taylor_importance"};
 
 int ls_objective_parse(const char *s, LsObjective *o) {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (!strcmp(s, objective_names[i])) { *o = (LsObjective)i; return 0; }
     return -1;
 }

@@ -12,8 +12,13 @@
  *   angular     Gromov et al.: the contiguous block of k layers starting at
  *               l with the lowest mean arccos(cos(h_l, h_{l+k})) / pi;
  *               oneshot only.
- * (taylor, first-order importance, needs gradients; flab has no backward
- * pass yet, so it is not offered here.)
+ *   taylor      LLM-Pruner-style block first-order importance
+ *               I_l = |sum over layer l's parameters of w dL/dw| (L = mean
+ *               NLL of the scored rows), from the CPU backward
+ *               (model/importance.h); the lowest I_l goes; iterative
+ *               (default: recomputed on the pruned model each round) or
+ *               oneshot.  Run by ls_taylor (model/layer_search_taylor.c),
+ *               not layer_search.
  *
  * Speed: removing the layer at position j of the current layer list leaves
  * the residual entering it unchanged, so every candidate resumes from the
@@ -29,7 +34,7 @@
 #define FLAB_MODEL_LAYER_SEARCH_H
 #include "model/calib.h"
 
-typedef enum { LS_KL, LS_PERPLEXITY, LS_COSINE, LS_ANGULAR } LsObjective;
+typedef enum { LS_KL, LS_PERPLEXITY, LS_COSINE, LS_ANGULAR, LS_TAYLOR } LsObjective;
 
 typedef struct {
     LsObjective objective;
@@ -71,6 +76,11 @@ const char *ls_score_name(LsObjective o);
  * plus tokens x vocab for the reference logits.  On error out is freed. */
 int layer_search(CalibScorer *sc, const LsOptions *o, LsResult *out);
 void ls_result_free(LsResult *r);
+/* objective taylor: importances from the model at model_dir (CPU, float32)
+ * on set (the samples of sc); KLs of the rounds from sc.  flops counts the
+ * scorer's forwards only (the backward is not counted). */
+int ls_taylor(CalibScorer *sc, const CalibSet *set, const char *model_dir, const LsOptions *o,
+              LsResult *out);
 /* plan.json text (malloc'd). */
 char *ls_plan_json(const LsResult *r, const LsOptions *o);
 #endif

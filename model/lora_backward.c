@@ -6,6 +6,7 @@
  * Per layer, in reverse: down -> SwiGLU -> gate/up -> post-attention norm ->
  * o -> attention (softmax) -> RoPE^-1 -> q/k/v -> input norm, with the
  * residual gradient added at both norms. */
+#include "model/importance_probe.h"
 #include "model/lora_forward.h"
 #include "util/error.h"
 #include <cblas.h>
@@ -92,11 +93,19 @@ static void attention_bwd_seq(const ModelConfig *c, const LoraLayer *L, const fl
 }
 
 /* dx: gradient w.r.t. the layer's output on entry, its input on return. */
-static void layer_bwd(LoraModel *m, LoraLayer *L, float *dx, const LoraRows *rw, Scratch *s) {
+static void layer_bwd(LoraModel *m, int l, float *dx, const LoraRows *rw, Scratch *s) {
     const ModelConfig *c = &m->ck.cfg;
+    LoraLayer *L = &m->layers[l];
     int n = rw->n, H = c->hidden_size, IM = c->intermediate_size;
     size_t qd = (size_t)c->num_attention_heads * c->head_dim, kd = (size_t)c->num_key_value_heads * c->head_dim;
+    ImpProbe *pr = m->probe;
+    double t = 0;                     /* sum over the layer's params of w dL/dw */
+    if (pr) t += imp_bias_dot(dx, L->lin[LORA_DOWN].b, n, H);
     linear_bwd(m, &L->lin[LORA_DOWN], dx, L->act, s->dact, n, 0, s);
+    if (pr) {
+        t += imp_dot(s->dact, L->act, (size_t)n * IM);
+        imp_probe_ffn(pr, l, L->act, s->dact, rw->off, rw->lens, rw->n_seqs, IM);
+    }
     for (size_t i = 0; i < (size_t)n * IM; i++) {
         double g = L->gate[i], sg = 1.0 / (1.0 + exp(-g));
         s->dup[i] = (float)(s->dact[i] * g * sg);
@@ -104,18 +113,28 @@ static void layer_bwd(LoraModel *m, LoraLayer *L, float *dx, const LoraRows *rw,
     }
     linear_bwd(m, &L->lin[LORA_GATE], s->dgate, L->h2, s->dh, n, 0, s);
     linear_bwd(m, &L->lin[LORA_UP], s->dup, L->h2, s->dh, n, 1, s);
+    if (pr)
+        t += imp_dot(s->dgate, L->gate, (size_t)n * IM) + imp_dot(s->dup, L->up, (size_t)n * IM) +
+             imp_dot(s->dh, L->h2, (size_t)n * H);
     rmsnorm_bwd(dx, s->dh, L->x_mid, L->rstd2, L->post_norm, n, H);
+    if (pr) t += imp_bias_dot(dx, L->lin[LORA_O].b, n, H);
     linear_bwd(m, &L->lin[LORA_O], dx, L->att, s->datt, n, 0, s);
+    if (pr) t += imp_dot(s->datt, L->att, (size_t)n * qd);
     memset(s->dq, 0, (size_t)n * qd * sizeof(float));
     memset(s->dk, 0, (size_t)n * kd * sizeof(float));
     memset(s->dv, 0, (size_t)n * kd * sizeof(float));
     for (int q = 0; q < rw->n_seqs; q++)
         attention_bwd_seq(c, L, L->probs + rw->poff[q], s, rw->off[q], rw->lens[q]);
+    /* RoPE is a rotation: <dq, q> after it equals <dq, q> before it. */
+    if (pr)
+        t += imp_dot(s->dq, L->q, (size_t)n * qd) + imp_dot(s->dk, L->k, (size_t)n * kd) +
+             imp_dot(s->dv, L->v, (size_t)n * kd);
     lora_rope_apply(s->dq, rw->pos, n, c->num_attention_heads, c->head_dim, rw->cs, rw->sn, -1);
     lora_rope_apply(s->dk, rw->pos, n, c->num_key_value_heads, c->head_dim, rw->cs, rw->sn, -1);
     linear_bwd(m, &L->lin[LORA_Q], s->dq, L->h1, s->dh, n, 0, s);
     linear_bwd(m, &L->lin[LORA_K], s->dk, L->h1, s->dh, n, 1, s);
     linear_bwd(m, &L->lin[LORA_V], s->dv, L->h1, s->dh, n, 1, s);
+    if (pr) pr->layer_dot[l] += t + imp_dot(s->dh, L->h1, (size_t)n * H);
     rmsnorm_bwd(dx, s->dh, L->x_in, L->rstd1, L->in_norm, n, H);
 }
 
@@ -179,7 +198,8 @@ int lora_step_fwd_bwd(LoraModel *m, const LoraBatch *b, double denom, int train,
     float *dhn = flab_xmalloc(n * H * 4), *dx = flab_xcalloc(n * H, 4);
     loss_bwd(m, b, &rw, denom, dhn, loss_sum, n_scored);
     rmsnorm_bwd(dx, dhn, m->x_out, m->rstd_f, m->final_norm, rw.n, (int)H);
-    for (int l = c->num_hidden_layers - 1; l >= 0; l--) layer_bwd(m, &m->layers[l], dx, &rw, &s);
+    for (int l = c->num_hidden_layers - 1; l >= 0; l--)
+        if (!m->skip || !m->skip[l]) layer_bwd(m, l, dx, &rw, &s);
     float *all[] = {s.dh, s.dq, s.dk, s.dv, s.datt, s.dgate, s.dup, s.dact, s.du, s.dxa, dhn, dx};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
     lora_rows_free(&rw);

@@ -172,7 +172,8 @@ void lora_forward_hidden(LoraModel *m, const LoraBatch *b, const LoraRows *rw, i
     float *x = m->x_out;
     for (int i = 0; i < rw->n; i++)
         memcpy(x + (size_t)i * H, m->embed + (size_t)b->ids[i] * H, (size_t)H * sizeof(float));
-    for (int l = 0; l < c->num_hidden_layers; l++) layer_fwd(m, &m->layers[l], x, rw, train);
+    for (int l = 0; l < c->num_hidden_layers; l++)
+        if (!m->skip || !m->skip[l]) layer_fwd(m, &m->layers[l], x, rw, train);
     lora_rmsnorm(m->hn, m->rstd_f, x, m->final_norm, rw->n, H, c->rms_norm_eps);
 }
 

@@ -28,6 +28,10 @@ struct LoraModel {
     size_t cap_probs;                      /* floats of each probs buffer */
     float *x_out, *rstd_f, *hn;            /* after the last layer */
     uint64_t rng;
+    /* model/importance.c: layers skipped by forward and backward (NULL:
+     * none), and the probe the backward fills (NULL: none). */
+    const uint8_t *skip;
+    struct ImpProbe *probe;
 };
 
 /* Grows the activation buffers to n rows and probs floats. */

@@ -57,12 +57,7 @@ static int strategies(const RuleCtx *ctx, FsStrategy *list, int *n) {
 static int ffn_search_check(const RuleCtx *ctx) {
     FsStrategy list[FS_N_STRATEGIES];
     int n;
-    if (strategies(ctx, list, &n)) return -1;
-    for (int i = 0; i < n; i++)
-        if (list[i] == FS_FISHER)
-            return flab_fail("strategy fisher (squared-gradient importance) needs gradients, and "
-                             "flab has no backward pass yet");
-    return 0;
+    return strategies(ctx, list, &n);
 }
 
 static char *mask_json(FsStrategy chosen, const FsOptions *o, int32_t *const *keep, int K,
@@ -92,7 +87,11 @@ static int search(RuleCtx *ctx, PruneSession *s, const FsOptions *o, const FsStr
     *best_keep = NULL;
     for (int i = 0; i < n; i++) {
         int32_t **keep;
-        if (fs_keep(s->t, &s->sc, list[i], o, &keep) || fs_kl(&s->sc, o, keep, &kl[i])) {
+        int rc = list[i] == FS_FISHER
+                     ? fs_fisher_keep(rule_input(ctx, "model"), &s->set, o, &keep)
+                     : fs_keep(s->t, &s->sc, list[i], o, &keep);
+        if (rc || fs_kl(&s->sc, o, keep, &kl[i])) {
+            if (!rc) fs_keep_free(keep, o->n_layers);
             fs_keep_free(*best_keep, o->n_layers);
             return -1;
         }

@@ -25,7 +25,7 @@ static const RuleParam layer_search_params[] = {
      "what the search minimises (kl: the paper; the others: baselines)"},
     {"remove", RULE_INT, "1", 1, 100000, NULL, "number of layers to remove"},
     {"mode", RULE_STRING, "auto", 0, -1, "auto|iterative|oneshot",
-     "auto: iterative for kl/perplexity, oneshot for cosine/angular"},
+     "auto: iterative for kl/perplexity/taylor, oneshot for cosine/angular"},
     {"reuse", RULE_BOOL, "true", 0, -1, NULL,
      "resume candidates from cached hidden states (false: naive search, same plan)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL},
@@ -33,9 +33,6 @@ static const RuleParam layer_search_params[] = {
 
 static int layer_search_check(const RuleCtx *ctx) {
     const char *obj = rule_str(ctx, "objective"), *mode = rule_str(ctx, "mode");
-    if (!strcmp(obj, "taylor"))
-        return flab_fail("objective taylor (LLM-Pruner first-order importance) needs gradients, "
-                         "and flab has no backward pass yet: use kl, perplexity, cosine or angular");
     if (!strcmp(obj, "angular") && !strcmp(mode, "iterative"))
         return flab_fail("objective angular removes one contiguous block: mode must be oneshot or auto");
     return 0;
@@ -48,7 +45,8 @@ static int options(const RuleCtx *ctx, LsOptions *o) {
         return -1;
     o->remove = (int)rule_int(ctx, "remove");
     o->reuse = rule_bool(ctx, "reuse");
-    if (!strcmp(mode, "auto")) o->iterative = o->objective == LS_KL || o->objective == LS_PERPLEXITY;
+    if (!strcmp(mode, "auto")) o->iterative = o->objective == LS_KL || o->objective == LS_PERPLEXITY ||
+                                            o->objective == LS_TAYLOR;
     else o->iterative = !strcmp(mode, "iterative");
     return 0;
 }
@@ -76,9 +74,11 @@ static int layer_search_run(RuleCtx *ctx) {
     o.progress = prune_progress;
     o.progress_ctx = ctx;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int keep_hidden = o.reuse || o.objective == LS_COSINE || o.objective == LS_ANGULAR;
+    int keep_hidden = (o.reuse && o.objective != LS_TAYLOR) || o.objective == LS_COSINE || o.objective == LS_ANGULAR;
     if (prune_session_open(ctx, keep_hidden, &s)) return -1;
-    int rc = layer_search(&s.sc, &o, &r);
+    const char *dir = rule_input(ctx, "model");
+    int rc = o.objective == LS_TAYLOR ? ls_taylor(&s.sc, &s.set, dir, &o, &r)
+                                      : layer_search(&s.sc, &o, &r);
     prune_session_close(&s);
     if (rc) return -1;
     clock_gettime(CLOCK_MONOTONIC, &t1);

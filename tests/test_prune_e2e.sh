@@ -152,16 +152,73 @@ rule = layer_search
 model = $FIX
 samples = calib.jsonl
 objective = taylor
+remove = 2
+device = cpu
+threads = 2
+
+[taylor_oneshot]
+rule = layer_search
+model = $FIX
+samples = calib.jsonl
+objective = taylor
+mode = oneshot
+remove = 2
+device = cpu
+threads = 2
 
 [fisher]
 rule = ffn_search
 model = $FIX
 samples = calib.jsonl
+plan = @taylor
 neurons = 8
 strategy = fisher
+device = cpu
+threads = 2
+
+[fisher_auto]
+rule = ffn_search
+model = $FIX
+samples = calib.jsonl
+neurons = 64
+strategy = auto
+candidates = top fisher magnitude
+device = cpu
+threads = 2
 INI
-out=$("$FLAB" build taylor 2>&1)
-check taylor_rejected grep -q 'backward pass' <<< "$out"
-out=$("$FLAB" build fisher 2>&1)
-check fisher_rejected grep -q 'backward pass' <<< "$out"
+out=$("$FLAB" build taylor taylor_oneshot fisher fisher_auto 2>&1); rc=$?
+check gradient_builds_succeed [ $rc = 0 ]
+[ $rc = 0 ] || echo "$out" | tail -20
+T=$("$FLAB" path taylor)/plan.json
+T1=$("$FLAB" path taylor_oneshot)/plan.json
+check taylor_plan $PY -c "
+import json; p = json.load(open('$T'))
+assert p['objective'] == 'taylor' and p['mode'] == 'iterative' and p['score'] == 'taylor_importance'
+assert len(p['removed']) == 2 and len(set(p['removed'])) == 2 and p['kl'] > 0
+r0, r1 = p['rounds']
+assert len(r0['candidates']) == 8 and len(r1['candidates']) == 7
+for r in p['rounds']:
+    c = {int(k): v for k, v in r['candidates'].items()}
+    assert r['removed'] == min(c, key=c.get) and all(v >= 0 for v in c.values())
+assert str(r0['removed']) not in r1['candidates']
+assert p['kl'] == r1['kl']"
+check taylor_oneshot_plan $PY -c "
+import json; p = json.load(open('$T1')); q = json.load(open('$T'))
+c = {int(k): v for k, v in p['rounds'][0]['candidates'].items()}
+assert p['mode'] == 'oneshot' and p['removed'] == sorted(c, key=lambda l: (c[l], l))[:2]
+assert p['rounds'][0]['candidates'] == q['rounds'][0]['candidates']"
+F=$("$FLAB" path fisher)/mask.json
+FA=$("$FLAB" path fisher_auto)/mask.json
+check fisher_mask $PY -c "
+import json; m = json.load(open('$F')); p = json.load(open('$T'))
+assert m['strategy'] == 'fisher' and m['neurons'] == 8 and list(m['kl']) == ['fisher']
+assert sorted(m['kept']) == sorted(str(l) for l in range(8) if l not in p['removed'])
+assert all(len(v) == 504 and v == sorted(v) and len(set(v)) == 504 for v in m['kept'].values())
+assert m['kl']['fisher'] > 0
+assert any(v != list(range(504)) for v in m['kept'].values())"
+check fisher_auto_mask $PY -c "
+import json; m = json.load(open('$FA'))
+assert set(m['kl']) == {'top', 'fisher', 'magnitude'}
+assert m['strategy'] == min(m['kl'], key=m['kl'].get)
+assert len(m['kept']) == 8 and all(len(v) == 448 for v in m['kept'].values())"
 finish

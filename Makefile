@@ -33,7 +33,7 @@ CU_OBJS   :=
 endif
 CFLAGS = $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 
-LIB_DIRS := util engine cache rules model kernels kernels/cpu
+LIB_DIRS := util engine cache rules model kernels kernels/cpu eval
 LIB_SRCS := $(filter-out engine/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 TEST_SRCS := $(wildcard tests/test_*.c)

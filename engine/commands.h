@@ -25,4 +25,7 @@ int cmd_detokenize(int argc, char **argv);
 /* model: transformer */
 int cmd_logits(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+
+/* eval: benchmarks and the sandbox */
+int cmd_check_benchmark(int argc, char **argv);
 #endif

@@ -27,6 +27,7 @@ static const Command commands[] = {
     {"detokenize", cmd_detokenize, "MODEL_DIR IDS...: text"},
     {"logits",     cmd_logits,     "MODEL_DIR [--device D] --json TEXT: teacher-forced logits"},
     {"generate",   cmd_generate,   "MODEL_DIR [--device D] [--max-new-tokens N] [--json] PROMPT"},
+    {"check-benchmark", cmd_check_benchmark, "FILE [-j N] [--limit N]: run a benchmark's own answers in the sandbox"},
 };
 
 static void usage(FILE *out) {

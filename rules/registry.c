@@ -9,6 +9,9 @@
 
 #define FLAB_RULES(X) \
     X(command) \
+    X(eval) \
+    X(filter_correct) \
+    X(recover_data) \
     /* end of the rule list */
 
 #define DECLARE_RULE(n) extern const Rule rule_##n;

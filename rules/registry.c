@@ -12,6 +12,7 @@
     X(eval) \
     X(filter_correct) \
     X(recover_data) \
+    X(report) \
     /* end of the rule list */
 
 #define DECLARE_RULE(n) extern const Rule rule_##n;

@@ -13,7 +13,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 MODEL = os.path.join(ROOT, "tests/fixtures/tiny-qwen2")
 DATA = os.path.join(ROOT, "data")
 STOPS = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
-N_CODEGEN, N_TRAIN = 12, 8
+N_CODEGEN, N_TRAIN = 12, 10
 failures = 0
 
 
@@ -80,14 +80,14 @@ max_new_tokens = 128
 [rd_keep]
 rule = recover_data
 model = {m}
-data = {d}/synth-train.jsonl
+data = {d}/synth-test.jsonl
 limit = {nt}
 max_new_tokens = 128
 
 [rd_drop]
 rule = recover_data
 model = {m}
-data = {d}/synth-train.jsonl
+data = {d}/synth-test.jsonl
 limit = {nt}
 max_new_tokens = 128
 on_fail = drop
@@ -129,19 +129,20 @@ def test_codegen_family(w):
     dm = json.load(open(os.path.join(dc, "metrics.json")))
     check("filter_correct_metrics", dm["n"] == N_CODEGEN and dm["passed"] == len(want))
 
-    train = read_jsonl(os.path.join(DATA, "synth-train.jsonl"), N_TRAIN)
-    tcomp = [independent_completion(p["prompt"]) for p in train]
-    tpass = [independent_pass(p, c) for p, c in zip(train, tcomp)]
+    # recover_data runs on the same problems (HumanEval format), so that
+    # both sources occur: reuse the independent completions
+    train, tcomp, tpass = probs[:N_TRAIN], exp_comp[:N_TRAIN], exp_pass[:N_TRAIN]
     keep = read_jsonl(os.path.join(path_of(w, "rd_keep"), "train.jsonl"))
     want_keep = [{"prompt": p["prompt"], "target": c if ok else p["canonical_solution"],
                   "source": "model" if ok else "reference"} for p, c, ok in zip(train, tcomp, tpass)]
     check("recover_data_keep", [{k: r[k] for k in ("prompt", "target", "source")} for r in keep] == want_keep)
     drop = read_jsonl(os.path.join(path_of(w, "rd_drop"), "train.jsonl"))
+    check("recover_data_both_sources", 0 < sum(tpass) < N_TRAIN, str(tpass))
     check("recover_data_drop", len(drop) == sum(tpass) and all(r["source"] == "model" for r in drop))
     km = json.load(open(os.path.join(path_of(w, "rd_keep"), "metrics.json")))
     check("recover_data_rate", abs(km["replacement_rate"] - sum(tpass) / N_TRAIN) < 1e-12
           and km["replaced"] == sum(tpass) and km["reference"] == N_TRAIN - sum(tpass), str(km))
-    print("# codegen first %d: %d passed; train first %d: %d replaced" %
+    print("# synth-test first %d: %d passed; first %d: %d replaced" %
           (N_CODEGEN, sum(exp_pass), N_TRAIN, sum(tpass)))
 
 

@@ -178,6 +178,18 @@ def test_output_and_cot(w):
     check("eval_output_one_line", all("\n" not in x["completion"] for x in s))
     c = json.load(open(os.path.join(path_of(w, "cot"), "metrics.json")))
     check("eval_cot_bleu", "bleu4" in c and 0 <= c["bleu4"] <= 1 and c["n"] == 3, str(c))
+    try:
+        from pycocoevalcap.bleu.bleu import Bleu  # nlg-eval's Bleu_4 (test-only)
+    except ImportError:
+        print("# pycocoevalcap missing: cot BLEU not cross-checked")
+        return
+    import csv
+    rows = list(csv.DictReader(open(os.path.join(DATA, "humaneval_cot.csv"), newline="")))[:3]
+    hyps = [x["completion"] for x in read_jsonl(os.path.join(path_of(w, "cot"), "samples.jsonl"))]
+    score, _ = Bleu(4).compute_score({i: [r["cot"].strip()] for i, r in enumerate(rows)},
+                                     {i: [h.strip()] for i, h in enumerate(hyps)}, verbose=0)
+    check("eval_cot_bleu_matches_pycocoevalcap", abs(score[3] - c["bleu4"]) < 1e-6 and
+          abs(score[0] - c["bleu1"]) < 1e-6, "%s vs %s" % (score, c))
 
 
 for fn in (test_codegen_family, test_output_and_cot):

@@ -1,189 +1,177 @@
-/* rules/eval_common.c: model opening, batched greedy generation with stop
- * strings, and the codegen pass shared by the eval and filter_correct rules.
- * Generation runs batch_size prompts at a time through transformer_generate
- * (KV cache, packed batch); a sequence stops at eos, at max_new_tokens, or
- * as soon as its decoded text contains a stop string, and the text is then
- * cut at that stop. */
+/* rules/eval_common.c: see eval_common.h. */
 #include "rules/eval_common.h"
-#include "eval/score.h"
+#include "eval/tasks.h"
 #include "util/error.h"
 #include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-double eval_now(void) {
+static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int eval_model_open(RuleCtx *ctx, EvalModel *m) {
-    memset(m, 0, sizeof *m);
-    m->dir = rule_input(ctx, "model");
-    if (!m->dir) return flab_fail("model: missing");
-    if (!(m->tok = flab_tok_load_dir(m->dir))) return -1;
-    if (!(m->be = flab_backend_create(rule_str(ctx, "device"), (int)rule_int(ctx, "threads")))) {
-        eval_model_close(m);
-        return -1;
+static int declared(const RuleCtx *ctx, const char *name) {
+    return rule_param_index(ctx->rule, name) >= 0;
+}
+
+/* Splits `stop` at unescaped '|' and decodes \n \t \\ \|. */
+static int parse_stops(const char *spec, EvalRun *r) {
+    size_t len = strlen(spec);
+    char *cur = flab_xmalloc(len + 1);
+    size_t k = 0;
+    for (size_t i = 0; i <= len; i++) {
+        char c = spec[i];
+        if (c == '\\' && i + 1 < len) {
+            char e = spec[++i];
+            cur[k++] = e == 'n' ? '\n' : e == 't' ? '\t' : e;
+            continue;
+        }
+        if (c != '|' && c != '\0') { cur[k++] = c; continue; }
+        if (k > 0) {
+            if (r->n_stops == EVAL_MAX_STOPS) { free(cur); return flab_fail("stop: more than %d strings", EVAL_MAX_STOPS); }
+            cur[k] = '\0';
+            r->stops[r->n_stops++] = flab_xmalloc(k + 1);
+            memcpy(r->stops[r->n_stops - 1], cur, k + 1);
+        }
+        k = 0;
     }
-    rule_device(ctx, m->be->name);
-    if (transformer_load(m->dir, m->be, &m->t)) {
-        eval_model_close(m);
-        return -1;
-    }
+    free(cur);
     return 0;
 }
 
-void eval_model_close(EvalModel *m) {
-    if (m->t) transformer_free(m->t);
-    if (m->be) flab_backend_destroy(m->be);
-    if (m->tok) flab_tok_free(m->tok);
-    memset(m, 0, sizeof *m);
-}
-
-char *eval_model_prompt(const RuleCtx *ctx, const char *prompt) {
-    const char *b = prompt, *e = prompt + strlen(prompt);
-    if (rule_bool(ctx, "strip_prompt")) {
-        while (b < e && isspace((unsigned char)*b)) b++;
-        while (e > b && isspace((unsigned char)e[-1])) e--;
-    }
-    char *s = flab_xmalloc((size_t)(e - b) + 1);
-    memcpy(s, b, (size_t)(e - b));
-    s[e - b] = 0;
-    return s;
-}
-
-/* t_first: when the callback first ran in this batch, i.e. when prefill
- * (which yields every sequence's first token) was over. */
-typedef struct {
-    flab_tokenizer *tok;
-    const char *const *stops;
-    size_t n_stops;
-    double t_first;
-} StopCtx;
-
-static int stop_on_string(void *vctx, int seq, const int32_t *gen, int n_gen) {
-    (void)seq;
-    StopCtx *c = vctx;
-    if (c->t_first == 0) c->t_first = eval_now();
-    if (c->n_stops == 0) return 0;
-    char *text = flab_tok_decode(c->tok, gen, (size_t)n_gen, 1, NULL);
-    int hit = text && eval_cut_at_stops(text, c->stops, c->n_stops) < strlen(text);
-    free(text);
-    return hit;
-}
-
-/* One batch [b, e) of prompts. */
-static int generate_batch(EvalModel *m, const char *const *prompts, size_t b, size_t e,
-                          const TfGenerateOpts *go, char **out, EvalGenStats *st) {
-    StopCtx *sc = go->stop_ctx;
-    int nb = (int)(e - b), rc = -1;
-    int32_t **ids = calloc((size_t)nb, sizeof *ids), **gen = calloc((size_t)nb, sizeof *gen);
-    int *lens = calloc((size_t)nb, sizeof *lens), *n_gen = calloc((size_t)nb, sizeof *n_gen);
-    flab_tok_encode_opts eo = {1, 1};
-    if (!ids || !gen || !lens || !n_gen) { flab_fail("eval: out of memory"); goto done; }
-    for (int i = 0; i < nb; i++) {
-        size_t n = 0;
-        const char *p = prompts[b + (size_t)i];
-        if (flab_tok_encode(m->tok, p, strlen(p), eo, &ids[i], &n)) goto done;
-        if (n == 0) { flab_fail("eval: prompt %zu tokenizes to no tokens", b + (size_t)i); goto done; }
-        lens[i] = (int)n;
-        st->prompt_tokens += (long)n;
-    }
-    TfBatch batch = {nb, (const int32_t *const *)ids, lens};
-    sc->t_first = 0;
-    double t0 = eval_now();
-    if (transformer_generate(m->t, &batch, go, gen, n_gen)) goto done;
-    double t1 = eval_now(), tp = sc->t_first > 0 ? sc->t_first : t1;
-    st->prefill_seconds += tp - t0;
-    st->decode_seconds += t1 - tp;
-    for (int i = 0; i < nb; i++) {
-        st->gen_tokens += n_gen[i];
-        if (sc->t_first > 0 && n_gen[i] > 1) st->decode_tokens += n_gen[i] - 1;
-        char *text = flab_tok_decode(m->tok, gen[i], (size_t)n_gen[i], 1, NULL);
-        if (!text) goto done;
-        out[b + (size_t)i] = eval_cut_completion(text, sc->stops, sc->n_stops);
-        free(text);
-    }
-    rc = 0;
-done:
-    for (int i = 0; i < nb; i++) {
-        if (ids) free(ids[i]);
-        if (gen) free(gen[i]);
-    }
-    free(ids); free(gen); free(lens); free(n_gen);
-    return rc;
-}
-
-int eval_generate_all(RuleCtx *ctx, EvalModel *m, const char *const *prompts, size_t n,
-                      const char *const *stops, size_t n_stops, char **out, EvalGenStats *st) {
-    size_t bs = (size_t)rule_int(ctx, "batch_size");
-    StopCtx sc = {m->tok, stops, n_stops, 0};
-    TfGenerateOpts go = {.max_new_tokens = (int)rule_int(ctx, "max_new_tokens"),
-                         .stop = stop_on_string, .stop_ctx = &sc};
-    double t0 = eval_now();
-    rule_progress(ctx, 0, (double)n);
-    for (size_t b = 0; b < n; b += bs) {
-        size_t e = b + bs < n ? b + bs : n;
-        if (generate_batch(m, prompts, b, e, &go, out, st)) return -1;
-        rule_progress(ctx, (double)e, (double)n);
-    }
-    st->seconds = eval_now() - t0;
+int eval_run_open(RuleCtx *ctx, EvalRun *r) {
+    memset(r, 0, sizeof *r);
+    r->t_start = now_s();
+    r->model_dir = rule_input(ctx, "model");
+    if (!r->model_dir) return flab_fail("model: missing");
+    if (parse_stops(declared(ctx, "stop") ? rule_str(ctx, "stop") : EVAL_STOP_DEFAULT, r)) return -1;
+    eval_sandbox_config_default(&r->sandbox);
+    if (declared(ctx, "timeout")) r->sandbox.timeout_s = rule_float(ctx, "timeout");
+    if (declared(ctx, "jobs")) r->sandbox.jobs = (int)rule_int(ctx, "jobs");
+    const char *dev = declared(ctx, "device") ? rule_str(ctx, "device") : "auto";
+    int threads = declared(ctx, "threads") ? (int)rule_int(ctx, "threads") : 0;
+    if (!(r->tok = flab_tok_load_dir(r->model_dir))) return -1;
+    if (!(r->be = flab_backend_create(dev, threads))) return -1;
+    if (transformer_load(r->model_dir, r->be, &r->t)) return -1;
+    rule_device(ctx, r->be->name);
+    EvalEnergyConfig ec;
+    eval_energy_config_default(&ec);
+    ec.use_gpu = !strcmp(r->be->name, "cuda");
+    eval_energy_start(&r->energy, &ec);
     return 0;
 }
 
-void eval_sandbox_from_params(const RuleCtx *ctx, EvalSandboxConfig *cfg) {
-    eval_sandbox_config_default(cfg);
-    cfg->timeout_s = rule_float(ctx, "timeout");
-    cfg->jobs = (int)rule_int(ctx, "jobs");
+void eval_run_close(EvalRun *r) {
+    transformer_free(r->t);
+    flab_backend_destroy(r->be);
+    flab_tok_free(r->tok);
+    for (size_t i = 0; i < r->n_stops; i++) free(r->stops[i]);
+    memset(r, 0, sizeof *r);
 }
 
-size_t eval_limit(const RuleCtx *ctx, size_t n) {
-    long long lim = rule_int(ctx, "limit");
+typedef struct { RuleCtx *ctx; double share; } ProgCtx;
+
+static void on_progress(void *vp, size_t done, size_t total) {
+    ProgCtx *p = vp;
+    rule_progress(p->ctx, p->share * (double)done, (double)total);
+}
+
+int eval_run_generate(RuleCtx *ctx, EvalRun *r, const char *const *prompts, size_t n,
+                      char **completions, double prog_share) {
+    ProgCtx pc = {ctx, prog_share};
+    FlabBatchGenOpts o = {
+        .max_new_tokens = (int)rule_int(ctx, "max_new_tokens"),
+        .batch_size = declared(ctx, "batch_size") ? (int)rule_int(ctx, "batch_size") : 8,
+        .stops = (const char *const *)r->stops, .n_stops = r->n_stops,
+        .progress = on_progress, .progress_ctx = &pc};
+    if (flab_batch_generate(r->t, r->tok, prompts, n, &o, completions, &r->gen)) return -1;
+    for (size_t i = 0; i < n; i++) {
+        char *cut = eval_cut_completion(completions[i], (const char *const *)r->stops, r->n_stops);
+        free(completions[i]);
+        completions[i] = cut;
+    }
+    rule_log(ctx, "generated %zu samples: %.0f prompt + %.0f new tokens, prefill %.1f tok/s, "
+             "decode %.1f tok/s", n, r->gen.prompt_tokens, r->gen.generated_tokens,
+             r->gen.prefill_tps, r->gen.decode_tps);
+    return 0;
+}
+
+size_t eval_run_limit(const RuleCtx *ctx, size_t n) {
+    long long lim = declared(ctx, "limit") ? rule_int(ctx, "limit") : 0;
     return lim > 0 && (size_t)lim < n ? (size_t)lim : n;
 }
 
-int eval_codegen_run(RuleCtx *ctx, EvalModel *m, const char *path, EvalCodegenRun *r) {
-    memset(r, 0, sizeof *r);
-    if (eval_load_codegen(path, &r->set)) return -1;
-    r->n = eval_limit(ctx, r->set.n);
-    r->prompts = calloc(r->n + 1, sizeof *r->prompts);
-    r->completions = calloc(r->n + 1, sizeof *r->completions);
-    r->results = calloc(r->n + 1, sizeof *r->results);
-    if (!r->prompts || !r->completions || !r->results) return flab_fail("eval: out of memory");
-    for (size_t i = 0; i < r->n; i++) r->prompts[i] = eval_model_prompt(ctx, r->set.items[i].prompt);
-    if (eval_generate_all(ctx, m, (const char *const *)r->prompts, r->n, eval_default_stops,
-                          eval_default_n_stops, r->completions, &r->gen))
-        return -1;
-    EvalSandboxConfig cfg;
-    eval_sandbox_from_params(ctx, &cfg);
-    double t0 = eval_now();
-    r->passed = eval_codegen_score(&cfg, &r->set, r->n, (const char *const *)r->completions,
-                                   r->results, &r->iso);
-    r->score_seconds = eval_now() - t0;
-    return r->passed < 0 ? -1 : 0;
-}
-
-void eval_codegen_run_free(EvalCodegenRun *r) {
-    for (size_t i = 0; i < r->n; i++) {
-        if (r->prompts) free(r->prompts[i]);
-        if (r->completions) free(r->completions[i]);
-        if (r->results) eval_sample_result_free(&r->results[i]);
+cJSON *eval_run_efficiency(EvalRun *r) {
+    cJSON *e = cJSON_CreateObject();
+    int64_t params = 0, bytes = 0;
+    if (!eval_checkpoint_stats(r->model_dir, &params, &bytes)) {
+        cJSON_AddNumberToObject(e, "parameters", (double)params);
+        cJSON_AddNumberToObject(e, "checkpoint_bytes", (double)bytes);
     }
-    free(r->prompts); free(r->completions); free(r->results);
-    eval_codegen_set_free(&r->set);
-    memset(r, 0, sizeof *r);
+    cJSON_AddNumberToObject(e, "peak_rss_bytes", (double)eval_peak_rss_bytes());
+    cJSON_AddNumberToObject(e, "prompt_tokens", r->gen.prompt_tokens);
+    cJSON_AddNumberToObject(e, "generated_tokens", r->gen.generated_tokens);
+    cJSON_AddNumberToObject(e, "prefill_tokens_per_s", r->gen.prefill_tps);
+    cJSON_AddNumberToObject(e, "decode_tokens_per_s", r->gen.decode_tps);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", r->model_dir);
+    EvalModelShape s;
+    if (!eval_model_shape_load(path, &s) && r->gen.generated_tokens > 0) {
+        /* mean context of a generated token: P + (G - 1) / 2 per sample */
+        double k = r->gen.samples > 0 ? r->gen.samples : 1;
+        double ctxlen = r->gen.prompt_tokens / k + (r->gen.generated_tokens / k - 1) / 2;
+        cJSON_AddNumberToObject(e, "flops_per_generated_token", eval_flops_per_token(&s, ctxlen));
+    }
+    EvalEnergySource src;
+    double j = eval_energy_stop(&r->energy, &src);
+    char label[128];
+    cJSON_AddNumberToObject(e, "energy_joules", j);
+    cJSON_AddStringToObject(e, "energy_source", eval_energy_label(&r->energy, label, sizeof label));
+    cJSON_AddNumberToObject(e, "co2_grams", eval_co2_grams(j, EVAL_DEFAULT_GRID_G_PER_KWH));
+    cJSON_AddNumberToObject(e, "grid_g_per_kwh", EVAL_DEFAULT_GRID_G_PER_KWH);
+    cJSON_AddNumberToObject(e, "wall_seconds", now_s() - r->t_start);
+    return e;
 }
 
-int eval_write_out(RuleCtx *ctx, const char *name, const char *text) {
+int eval_write_json(RuleCtx *ctx, const char *name, const cJSON *json) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", ctx->out_dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return flab_fail("%s: cannot create", path);
-    size_t len = strlen(text);
-    int bad = fwrite(text, 1, len, f) != len;
-    if (fclose(f) || bad) return flab_fail("%s: write failed", path);
+    char *text = cJSON_Print(json);
+    FILE *f = fopen(path, "w");
+    if (!f) { free(text); return flab_fail_errno("%s", path); }
+    fputs(text, f);
+    fputc('\n', f);
+    free(text);
+    if (fclose(f)) return flab_fail_errno("%s", path);
     return 0;
+}
+
+void eval_jsonl_line(FILE *f, const cJSON *obj) {
+    char *text = cJSON_PrintUnformatted(obj);
+    fputs(text, f);
+    fputc('\n', f);
+    free(text);
+}
+
+FILE *eval_open_out(RuleCtx *ctx, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", ctx->out_dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) flab_fail_errno("%s", path);
+    return f;
+}
+
+char *eval_prompt_text(const char *s, int strip) {
+    size_t a = 0, b = strlen(s);
+    if (strip) {
+        while (a < b && isspace((unsigned char)s[a])) a++;
+        while (b > a && isspace((unsigned char)s[b - 1])) b--;
+    }
+    char *p = flab_xmalloc(b - a + 1);
+    memcpy(p, s + a, b - a);
+    p[b - a] = '\0';
+    return p;
 }

@@ -1,72 +1,77 @@
-/* rules/eval_common.h: what the `eval` and `filter_correct` rules share:
- * opening the model, batched greedy generation of a list of prompts (cut at
- * stop strings), and the whole codegen pass (load HumanEval jsonl, generate,
- * sandbox, pass@1).  Every function returns 0 / -1 + flab_fail. */
+/* rules/eval_common.h: what the model-running rules (eval, filter_correct,
+ * recover_data) share: opening the model named by their `model` parameter,
+ * the `stop` parameter, batched greedy generation with progress, the
+ * sandbox configuration from `timeout`/`jobs`, efficiency figures, and
+ * writing JSON artifacts.
+ *
+ * `stop` syntax: stop strings separated by '|', with the escapes \n \t \\
+ * and \| decoded; the default is the paper's five, "\nclass|\ndef|\n#|\nif|\nprint";
+ * an empty value means no stop strings. */
 #ifndef FLAB_RULES_EVAL_COMMON_H
 #define FLAB_RULES_EVAL_COMMON_H
+#include "eval/efficiency.h"
 #include "eval/sandbox.h"
-#include "eval/tasks.h"
-#include "model/tokenizer.h"
-#include "model/transformer.h"
+#include "kernels/ops.h"
+#include "model/batch_generate.h"
 #include "rules/rule.h"
+#include <cjson/cJSON.h>
 
-/* Parameters both rules declare (besides the benchmark / problems path). */
-#define EVAL_GEN_PARAMS \
-    {"model", RULE_PATH, NULL, 0, -1, NULL, "model directory (HF checkpoint) or @target"}, \
-    {"limit", RULE_INT, "0", 0, 100000000, NULL, "use the first N problems (0: all)"}, \
-    {"max_new_tokens", RULE_INT, "256", 1, 100000, NULL, "generation budget per problem"}, \
-    {"strip_prompt", RULE_BOOL, "false", 0, -1, NULL, "prompt.strip() first, as the paper's scripts"}, \
-    {"batch_size", RULE_INT, "8", 1, 4096, NULL, "prompts generated together"}, \
-    {"timeout", RULE_FLOAT, "10", 0.1, 3600, NULL, "sandbox seconds per sample"}, \
-    {"jobs", RULE_INT, "2", 1, 256, NULL, "sandbox samples run at once"}, \
-    {"device", RULE_STRING, "auto", 0, -1, "auto|cpu|cuda", "backend"}, \
-    {"threads", RULE_INT, "0", 0, 1024, NULL, "cpu threads (0: all cores)"}
+#define EVAL_STOP_DEFAULT "\\nclass|\\ndef|\\n#|\\nif|\\nprint"
+#define EVAL_MAX_STOPS 32
 
 typedef struct {
+    const char *model_dir;
     flab_tokenizer *tok;
     FlabBackend *be;
     Transformer *t;
-    const char *dir;
-} EvalModel;
+    char *stops[EVAL_MAX_STOPS];
+    size_t n_stops;
+    EvalSandboxConfig sandbox;
+    EvalIsolation iso;           /* filled by the sandbox runs */
+    EvalEnergyMeter energy;
+    double t_start;
+    FlabBatchGenStats gen;
+} EvalRun;
 
-/* Prefill ends when the first token of a batch's sequences is known (the
- * stop callback's first call); decode is the rest.  decode_tokens excludes
- * each sequence's first token, which prefill produced. */
-typedef struct {
-    double seconds;                 /* generation wall time */
-    double prefill_seconds, decode_seconds;
-    long prompt_tokens, gen_tokens, decode_tokens;
-} EvalGenStats;
+/* Opens model (+ tokenizer, backend from `device`/`threads` when declared),
+ * parses `stop`, configures the sandbox from `timeout`/`jobs` when
+ * declared, starts the energy meter. */
+int eval_run_open(RuleCtx *ctx, EvalRun *r);
+void eval_run_close(EvalRun *r);
 
-int eval_model_open(RuleCtx *ctx, EvalModel *m);
-void eval_model_close(EvalModel *m);
+/* Greedy generation of prompts[0..n) with `max_new_tokens`, `batch_size`
+ * (8 when not declared); progress spans [0, 1) of the rule's progress as
+ * prog_share of the work.  Completions are cut at the stops. */
+int eval_run_generate(RuleCtx *ctx, EvalRun *r, const char *const *prompts, size_t n,
+                      char **completions, double prog_share);
 
-/* out[i] (malloc'd) = greedy continuation of prompts[i], special tokens
- * dropped, cut at the first of stops.  Progress done/total counts prompts. */
-int eval_generate_all(RuleCtx *ctx, EvalModel *m, const char *const *prompts, size_t n,
-                      const char *const *stops, size_t n_stops, char **out, EvalGenStats *st);
+/* Applies `limit` (0 = all) to a count. */
+size_t eval_run_limit(const RuleCtx *ctx, size_t n);
 
-/* The prompt fed to the model: a copy, stripped when strip_prompt. */
-char *eval_model_prompt(const RuleCtx *ctx, const char *prompt);
+/* The efficiency block: parameters, checkpoint bytes, peak RSS, prefill and
+ * decode tokens/s, FLOPs per generated token, energy, CO2. */
+cJSON *eval_run_efficiency(EvalRun *r);
 
-/* Codegen pass over the first `limit` problems of path. */
-typedef struct {
-    EvalCodegenSet set;
-    size_t n;
-    char **prompts, **completions;
-    EvalSampleResult *results;
-    long passed;
-    EvalIsolation iso;
-    EvalGenStats gen;
-    double score_seconds;
-} EvalCodegenRun;
+/* Writes json (pretty) to out_dir/name. */
+int eval_write_json(RuleCtx *ctx, const char *name, const cJSON *json);
 
-int eval_codegen_run(RuleCtx *ctx, EvalModel *m, const char *path, EvalCodegenRun *r);
-void eval_codegen_run_free(EvalCodegenRun *r);
+/* Appends one object as a line to f. */
+void eval_jsonl_line(FILE *f, const cJSON *obj);
+FILE *eval_open_out(RuleCtx *ctx, const char *name);
 
-void eval_sandbox_from_params(const RuleCtx *ctx, EvalSandboxConfig *cfg);
-size_t eval_limit(const RuleCtx *ctx, size_t n);
-double eval_now(void);
-/* Writes text to ctx->out_dir/name. */
-int eval_write_out(RuleCtx *ctx, const char *name, const char *text);
+/* Helpers for the parameter tables. */
+#define EVAL_PARAM_MODEL {"model", RULE_PATH, NULL, 0, -1, NULL, "model directory or @target"}
+#define EVAL_PARAM_LIMIT {"limit", RULE_INT, "0", 0, 1e9, NULL, "first N samples only (0 = all)"}
+#define EVAL_PARAM_MAXNEW {"max_new_tokens", RULE_INT, "256", 1, 1e6, NULL, "greedy tokens per sample"}
+#define EVAL_PARAM_STRIP {"strip_prompt", RULE_BOOL, "false", 0, -1, NULL, "prompt.strip() as the paper's scripts"}
+#define EVAL_PARAM_STOP {"stop", RULE_STRING, EVAL_STOP_DEFAULT, 0, -1, NULL, "stop strings separated by |"}
+#define EVAL_PARAM_BATCH {"batch_size", RULE_INT, "8", 1, 4096, NULL, "prompts generated together"}
+#define EVAL_PARAM_TIMEOUT {"timeout", RULE_FLOAT, "10", 0.1, 3600, NULL, "sandbox seconds per sample"}
+#define EVAL_PARAM_JOBS {"jobs", RULE_INT, "2", 1, 1024, NULL, "sandbox samples at once"}
+#define EVAL_PARAM_DEVICE {"device", RULE_STRING, "auto", 0, -1, "auto|cpu|cuda", "compute device"}
+#define EVAL_PARAM_THREADS {"threads", RULE_INT, "0", 0, 1024, NULL, "CPU threads (0 = all)"}
+#define EVAL_PARAM_END {NULL, 0, NULL, 0, 0, NULL, NULL}
+
+/* malloc'd copy of s, whitespace-stripped at both ends when strip. */
+char *eval_prompt_text(const char *s, int strip);
 #endif

@@ -1,104 +1,90 @@
 /* rules/filter_correct.c: the `filter_correct` rule -> D_correct.
- *
- *   [d_correct]
- *   rule = filter_correct
- *   model = tests/fixtures/tiny-qwen2   ; or @target
- *   problems = data/synth-train.jsonl   ; HumanEval-format jsonl
- *   limit = 0
- *
- * The paper's calibration set: the problems the model itself solves.  Each
- * problem's greedy completion (same generation and scoring as the eval
- * rule, rules/eval_common.c) runs in the sandbox; the passing ones are kept
- * in correct.jsonl, one line each, with every original field plus
- * `completion` = the model's own cut completion (replacing any field of
- * that name).  layer_search / ffn_search read <dir>/correct.jsonl.
- * Metrics: n, passed, pass_rate. */
-#include "rules/eval_common.h"
+ * Greedy-generates every problem of a HumanEval-format set with the model
+ * and keeps those whose cut completion passes the tests in the sandbox.
+ * Artifact: correct.jsonl (each kept problem with all its original fields
+ * plus `completion` = the model's own cut completion; layer_search and
+ * ffn_search read `prompt` + `completion`), metrics.json (pass_rate, n,
+ * passed). */
+#include "rules/eval_tasks.h"
 #include "util/error.h"
 #include "util/file.h"
-#include <cjson/cJSON.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const RuleParam filter_correct_params[] = {
-    EVAL_GEN_PARAMS,
-    {"problems", RULE_PATH, NULL, 0, -1, NULL, "HumanEval-format jsonl (prompt, test, entry_point, ...)"},
-    {NULL, 0, NULL, 0, 0, NULL, NULL},
+static const RuleParam filter_params[] = {
+    EVAL_PARAM_MODEL,
+    {"problems", RULE_PATH, NULL, 0, -1, NULL, "HumanEval-format jsonl"},
+    EVAL_PARAM_LIMIT, EVAL_PARAM_MAXNEW, EVAL_PARAM_STRIP, EVAL_PARAM_STOP,
+    EVAL_PARAM_BATCH, EVAL_PARAM_TIMEOUT, EVAL_PARAM_JOBS, EVAL_PARAM_DEVICE,
+    EVAL_PARAM_THREADS, EVAL_PARAM_END,
 };
 
-static int is_blank(const char *s, size_t len) {
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return 0;
-    return 1;
-}
-
-/* Appends the kept problems: the k-th non-blank line of path is problem k
- * (the loader's numbering, which skips blank lines). */
-static int write_kept(const char *path, const EvalCodegenRun *r, FILE *out) {
-    char *data;
-    size_t len, k = 0, lineno = 0;
-    if (flab_read_file(path, &data, &len)) return -1;
-    int rc = 0;
-    for (char *p = data; p < data + len && k < r->n && rc == 0; lineno++) {
-        char *nl = memchr(p, '\n', (size_t)(data + len - p));
-        size_t l = nl ? (size_t)(nl - p) : (size_t)(data + len - p);
-        if (!is_blank(p, l)) {
-            if (r->results[k].passed) {
-                cJSON *j = cJSON_ParseWithLength(p, l);
-                if (!cJSON_IsObject(j)) rc = flab_fail("%s:%zu: not a JSON object", path, lineno + 1);
-                else {
-                    cJSON_DeleteItemFromObjectCaseSensitive(j, "completion");
-                    cJSON_AddStringToObject(j, "completion", r->completions[k]);
-                    char *s = cJSON_PrintUnformatted(j);
-                    fprintf(out, "%s\n", s);
-                    free(s);
-                }
-                cJSON_Delete(j);
-            }
-            k++;
+/* Writes the kept problems: the original line's object + completion. The
+ * file is re-read line by line so every original field is kept. */
+static int write_kept(RuleCtx *ctx, const char *path, const EvalCodegenSet *set, size_t n,
+                      char **comp, const EvalSampleResult *res) {
+    char *text = NULL;
+    size_t len = 0, row = 0;
+    if (flab_read_file(path, &text, &len)) return -1;
+    FILE *f = eval_open_out(ctx, "correct.jsonl");
+    int rc = f ? 0 : -1;
+    for (char *line = text, *next; rc == 0 && line && row < n; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        cJSON *o = cJSON_Parse(line);
+        if (!o) continue;   /* blank line: the loader skipped it too */
+        if (res[row].passed) {
+            cJSON_DeleteItemFromObject(o, "completion");
+            cJSON_AddStringToObject(o, "completion", comp[row]);
+            if (rule_bool(ctx, "strip_prompt"))
+                cJSON_ReplaceItemInObject(o, "prompt", cJSON_CreateString(set->items[row].prompt));
+            eval_jsonl_line(f, o);
         }
-        p += l + 1;
+        cJSON_Delete(o);
+        row++;
     }
-    free(data);
+    if (f && fclose(f)) rc = flab_fail_errno("correct.jsonl");
+    free(text);
     return rc;
 }
 
-static int filter_correct_run(RuleCtx *ctx) {
+static int filter_run(RuleCtx *ctx) {
+    EvalRun r;
+    EvalCodegenSet set = {0};
     const char *path = rule_input(ctx, "problems");
-    EvalModel m;
-    EvalCodegenRun r;
-    char out_path[4096];
-    if (eval_model_open(ctx, &m)) return -1;
-    int rc = eval_codegen_run(ctx, &m, path, &r);
-    if (rc == 0) {
-        snprintf(out_path, sizeof out_path, "%s/correct.jsonl", ctx->out_dir);
-        FILE *f = fopen(out_path, "wb");
-        if (!f) rc = flab_fail("%s: cannot create", out_path);
-        else {
-            rc = write_kept(path, &r, f);
-            if (fclose(f) && rc == 0) rc = flab_fail("%s: write failed", out_path);
-        }
+    if (eval_load_codegen(path, &set)) return -1;
+    size_t n = eval_run_limit(ctx, set.n);
+    char **comp = flab_xcalloc(n ? n : 1, sizeof *comp);
+    EvalSampleResult *res = flab_xcalloc(n ? n : 1, sizeof *res);
+    int rc = eval_run_open(ctx, &r);
+    long passed = rc ? -1 : eval_codegen_generate_and_test(ctx, &r, &set, n,
+                                                             rule_bool(ctx, "strip_prompt"), comp, res);
+    rc = passed < 0 ? -1 : write_kept(ctx, path, &set, n, comp, res);
+    if (!rc) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddNumberToObject(m, "pass_rate", n ? (double)passed / n : 0);
+        cJSON_AddNumberToObject(m, "n", (double)n);
+        cJSON_AddNumberToObject(m, "passed", (double)passed);
+        cJSON_AddItemToObject(m, "efficiency", eval_run_efficiency(&r));
+        rc = eval_write_json(ctx, "metrics.json", m);
+        cJSON_Delete(m);
+        rule_metric_num(ctx, "pass_rate", n ? (double)passed / n : 0);
+        rule_metric_num(ctx, "n", (double)n);
+        rule_metric_num(ctx, "passed", (double)passed);
     }
-    if (rc == 0) {
-        rule_metric_num(ctx, "n", (double)r.n);
-        rule_metric_num(ctx, "passed", (double)r.passed);
-        rule_metric_num(ctx, "pass_rate", r.n ? (double)r.passed / (double)r.n : 0);
-        rule_metric_num(ctx, "generate_seconds", r.gen.seconds);
-        rule_metric_num(ctx, "score_seconds", r.score_seconds);
-        rule_log(ctx, "kept %ld of %zu problems", r.passed, r.n);
-    }
-    eval_codegen_run_free(&r);
-    eval_model_close(&m);
+    eval_run_close(&r);
+    for (size_t i = 0; i < n; i++) { free(comp[i]); eval_sample_result_free(&res[i]); }
+    free(comp);
+    free(res);
+    eval_codegen_set_free(&set);
     return rc;
 }
 
 const Rule rule_filter_correct = {
     .name = "filter_correct",
     .version = 1,
-    .summary = "keep the problems the model solves, with its own completions -> correct.jsonl",
-    .params = filter_correct_params,
+    .summary = "keep the problems the model solves (D_correct) with its own completions",
+    .params = filter_params,
     .flags = RULE_EXCLUSIVE,
-    .run = filter_correct_run,
-    .check = NULL,
+    .run = filter_run,
 };

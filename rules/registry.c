@@ -18,6 +18,8 @@
     X(lora_train) \
     X(merge) \
     X(prune_vocab) \
+    X(recover_data) \
+    X(report) \
     /* end of the rule list */
 
 #define DECLARE_RULE(n) extern const Rule rule_##n;

@@ -85,11 +85,14 @@ m = json.load(open(os.path.join(d, "metrics.json")))
 s = [json.loads(l) for l in open(os.path.join(d, "samples.jsonl"))]
 ok = 0 <= m["pass@1"] <= 1 and m["n"] == 20 and len(s) == 20
 ok = ok and m["passed"] == sum(x["passed"] for x in s) and abs(m["pass@1"] - m["passed"] / 20) < 1e-12
-ok = ok and all(k in m["efficiency"] for k in ("params", "checkpoint_bytes", "peak_rss_bytes",
-                                               "flops_per_token", "energy_j", "co2_g"))
-ok = ok and os.path.getsize(os.path.join(d, "report.html")) > 0 and "sandbox" in m
-ok = ok and m["prefill_tokens_per_s"] > 0 and m["decode_tokens_per_s"] > 0
-print("pass@1", m["pass@1"], "passed", m["passed"])
+e = m["efficiency"]
+ok = ok and all(k in e for k in ("parameters", "checkpoint_bytes", "peak_rss_bytes",
+                                 "flops_per_generated_token", "energy_joules", "co2_grams"))
+ok = ok and os.path.getsize(os.path.join(d, "report.html")) > 0 and "isolation" in m
+ok = ok and e["prefill_tokens_per_s"] > 0 and e["decode_tokens_per_s"] > 0
+print("missing efficiency keys:", [k for k in ("parameters", "checkpoint_bytes", "peak_rss_bytes",
+      "flops_per_generated_token", "energy_joules", "co2_grams") if k not in e], "isolation" in m)
+print("pass@1", m["pass@1"], "passed", m["passed"], "n", m["n"], len(s), e.get("prefill_tokens_per_s"), e.get("decode_tokens_per_s"), sum(x["passed"] for x in s))
 sys.exit(0 if ok else 1)
 PYEOF
 

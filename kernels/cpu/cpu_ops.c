@@ -214,15 +214,29 @@ static int cpu_attention(FlabBackend *be, FlabBuf *out, const FlabBuf *q,
 
 /* ---- element-wise ---------------------------------------------------------- */
 
+/* swiglu over chunks of SWIGLU_CHUNK elements: expf dominates, so the
+ * prefill's [rows, intermediate] activation is split over the pool. */
+#define SWIGLU_CHUNK 16384
+typedef struct { float *out; const float *gate, *up; size_t n; } SwigluCtx;
+
+static void swiglu_chunk(void *vctx, int chunk, int worker) {
+    (void)worker;
+    SwigluCtx *c = vctx;
+    size_t i0 = (size_t)chunk * SWIGLU_CHUNK;
+    size_t i1 = i0 + SWIGLU_CHUNK < c->n ? i0 + SWIGLU_CHUNK : c->n;
+    for (size_t i = i0; i < i1; i++) {
+        float g = c->gate[i];
+        c->out[i] = g / (1.0f + expf(-g)) * c->up[i];
+    }
+}
+
 static int cpu_swiglu(FlabBackend *be, FlabBuf *out, const FlabBuf *gate,
                       const FlabBuf *up, size_t n) {
-    (void)be;
     if (check_fits("swiglu", out, n) || check_fits("swiglu", gate, n) ||
         check_fits("swiglu", up, n)) return -1;
-    for (size_t i = 0; i < n; i++) {
-        float g = gate->data[i];
-        out->data[i] = g / (1.0f + expf(-g)) * up->data[i];
-    }
+    SwigluCtx c = {out->data, gate->data, up->data, n};
+    cpu_pool_run(cpu_impl(be)->pool, (int)((n + SWIGLU_CHUNK - 1) / SWIGLU_CHUNK),
+                 swiglu_chunk, &c);
     return 0;
 }
 

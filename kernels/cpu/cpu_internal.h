@@ -40,6 +40,10 @@ void cpu_scratch_reserve(CpuImpl *impl, size_t n);
 /* Row r of a 2-D weight converted to float32 into dst (cols floats). */
 void cpu_weight_row_f32(const FlabWeight *w, int64_t r, float *dst);
 
+/* 1 when the AVX2/FMA/F16C kernels may run (CPU has them and
+ * FLAB_CPU_NO_AVX2 is unset or 0). */
+int cpu_have_avx2(void);
+
 int cpu_matmul(FlabBackend *be, FlabBuf *y, const FlabBuf *x,
                const FlabWeight *W, const FlabWeight *bias, int rows,
                int accumulate);

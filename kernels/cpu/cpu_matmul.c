@@ -8,9 +8,13 @@
  *    kernel, four x rows per pass (batched decode) so a converted W vector
  *    feeds four FMAs.  Reading bf16 directly halves the bytes per token compared with
  *    a float32 copy of the weights, which is what bounds decode speed.
- *  - many rows (prefill, scoring): each task converts a block of GEMM_BLOCK
- *    W rows to float32 in its scratch (L2-sized) and calls OpenBLAS sgemm on
- *    it; the conversion is amortised over all rows.  f32 weights skip it.
+ *  - many rows (prefill, scoring): each task converts a block of at most
+ *    GEMM_BLOCK_MAX W rows to float32 in its scratch (L2-sized) and calls
+ *    OpenBLAS sgemm on it; the conversion is amortised over all rows.  f32
+ *    weights skip it.  The block size makes the task count a multiple of the
+ *    thread count, so no thread idles at the end of a small matrix (k_proj's
+ *    128 rows, down_proj's 896 used to leave one of two threads idle for
+ *    1/2 resp. 1/8 of the call).
  * Without AVX2/FMA/F16C at run time a portable scalar kernel is used. */
 #include "kernels/cpu/cpu_internal.h"
 #include "util/error.h"
@@ -21,7 +25,7 @@
 
 #define GEMV_MAX_ROWS 16
 #define GEMV_CHUNK 64        /* output features per GEMV task */
-#define GEMM_BLOCK 128       /* W rows converted per GEMM task */
+#define GEMM_BLOCK_MAX 256   /* most W rows converted per GEMM task */
 
 /* ---- dot kernels ---------------------------------------------------------- */
 
@@ -116,7 +120,7 @@ static float dot_scalar(const float *x, const void *w, FlabDType t, int n) {
 }
 
 /* FLAB_CPU_NO_AVX2=1 forces the portable kernels (tested that way too). */
-static int have_avx2(void) {
+int cpu_have_avx2(void) {
     static int cached = -1;
     if (cached < 0) {
         const char *off = getenv("FLAB_CPU_NO_AVX2");
@@ -127,7 +131,7 @@ static int have_avx2(void) {
 }
 
 static float dot_any(const float *x, const void *w, FlabDType t, int n) {
-    if (!have_avx2()) return dot_scalar(x, w, t, n);
+    if (!cpu_have_avx2()) return dot_scalar(x, w, t, n);
     if (t == FLAB_BF16) return dot_bf16_avx2(x, w, n);
     if (t == FLAB_F16) return dot_f16_avx2(x, w, n);
     return dot_f32_avx2(x, w, n);
@@ -150,7 +154,7 @@ static void bf16_to_f32_avx2(float *dst, const uint16_t *src, size_t n) {
 }
 
 static void to_f32_fast(float *dst, const void *src, FlabDType t, size_t n) {
-    if (t == FLAB_BF16 && have_avx2()) bf16_to_f32_avx2(dst, src, n);
+    if (t == FLAB_BF16 && cpu_have_avx2()) bf16_to_f32_avx2(dst, src, n);
     else flab_to_f32(dst, src, t, n);
 }
 
@@ -162,6 +166,7 @@ typedef struct {
     const FlabWeight *W;
     const float *bias;
     int rows, in, out, acc;
+    int block;                  /* W rows per GEMM task */
     CpuImpl *impl;
 } MatmulCtx;
 
@@ -170,7 +175,7 @@ static void gemv_task(void *vctx, int task, int worker) {
     MatmulCtx *c = vctx;
     int o0 = task * GEMV_CHUNK, o1 = o0 + GEMV_CHUNK < c->out ? o0 + GEMV_CHUNK : c->out;
     size_t es = flab_dtype_size(c->W->dtype);
-    int fast = have_avx2();
+    int fast = cpu_have_avx2();
     for (int o = o0; o < o1; o++) {
         const void *wrow = (const char *)c->W->data + (size_t)o * c->in * es;
         float d[4];
@@ -190,8 +195,8 @@ static void gemv_task(void *vctx, int task, int worker) {
 
 static void gemm_task(void *vctx, int task, int worker) {
     MatmulCtx *c = vctx;
-    int o0 = task * GEMM_BLOCK;
-    int nb = o0 + GEMM_BLOCK < c->out ? GEMM_BLOCK : c->out - o0;
+    int o0 = task * c->block;
+    int nb = o0 + c->block < c->out ? c->block : c->out - o0;
     const float *wb;
     if (c->W->dtype == FLAB_F32) {
         wb = (const float *)c->W->data + (size_t)o0 * c->in;
@@ -211,6 +216,14 @@ static void gemm_task(void *vctx, int task, int worker) {
                 c->y[(size_t)r * c->out + o0 + j] += c->bias[o0 + j];
 }
 
+/* W rows per GEMM task: at most GEMM_BLOCK_MAX, a multiple of 8, and about
+ * out / (k * threads) so the tasks spread evenly over the threads. */
+static int gemm_block(int out, int threads) {
+    int per = threads * ((out + threads * GEMM_BLOCK_MAX - 1) / (threads * GEMM_BLOCK_MAX));
+    int block = ((out + per - 1) / per + 7) / 8 * 8;
+    return block < out ? block : out;
+}
+
 int cpu_matmul(FlabBackend *be, FlabBuf *y, const FlabBuf *x,
                const FlabWeight *W, const FlabWeight *bias, int rows,
                int accumulate) {
@@ -225,12 +238,12 @@ int cpu_matmul(FlabBackend *be, FlabBuf *y, const FlabBuf *x,
     if (rows <= 0) return 0;
     CpuImpl *impl = cpu_impl(be);
     MatmulCtx c = {x->data, y->data, W, bias ? bias->f32 : NULL, rows, in, out,
-                   accumulate, impl};
+                   accumulate, gemm_block(out, impl->n_threads), impl};
     if (rows <= GEMV_MAX_ROWS) {
         cpu_pool_run(impl->pool, (out + GEMV_CHUNK - 1) / GEMV_CHUNK, gemv_task, &c);
     } else {
-        if (W->dtype != FLAB_F32) cpu_scratch_reserve(impl, (size_t)GEMM_BLOCK * in);
-        cpu_pool_run(impl->pool, (out + GEMM_BLOCK - 1) / GEMM_BLOCK, gemm_task, &c);
+        if (W->dtype != FLAB_F32) cpu_scratch_reserve(impl, (size_t)c.block * in);
+        cpu_pool_run(impl->pool, (out + c.block - 1) / c.block, gemm_task, &c);
     }
     return 0;
 }

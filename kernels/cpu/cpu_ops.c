@@ -4,6 +4,7 @@
  * split rows over the pool; the cheap element-wise ones run inline. */
 #include "kernels/cpu/cpu_internal.h"
 #include "util/error.h"
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -133,30 +134,62 @@ typedef struct {
     CpuImpl *impl;
 } AttnCtx;
 
+/* The attention inner loops on AVX2 (n a multiple of 8): q.k and o += w v. */
+__attribute__((target("avx2,fma")))
+static float dot_avx2(const float *a, const float *b, int n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    if (i < n) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(_mm256_add_ps(s0, s1)),
+                          _mm256_extractf128_ps(_mm256_add_ps(s0, s1), 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+__attribute__((target("avx2,fma")))
+static void axpy_avx2(float *y, float a, const float *x, int n) {
+    __m256 av = _mm256_set1_ps(a);
+    for (int i = 0; i < n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i),
+                                                _mm256_loadu_ps(y + i)));
+}
+
+static float dot_f32(const float *a, const float *b, int n, int fast) {
+    if (fast) return dot_avx2(a, b, n);
+    float s = 0;
+    for (int d = 0; d < n; d++) s += a[d] * b[d];
+    return s;
+}
+
+static void axpy_f32(float *y, float a, const float *x, int n, int fast) {
+    if (fast) { axpy_avx2(y, a, x, n); return; }
+    for (int d = 0; d < n; d++) y[d] += a * x[d];
+}
+
 /* One (row, head) pair: scores over t <= pos, softmax, weighted sum of V. */
 static void attn_task(void *vctx, int task, int worker) {
     AttnCtx *c = vctx;
     int r = task / c->heads, h = task % c->heads, hd = c->head_dim;
     int kvh = h / (c->heads / c->kv_heads), p = c->rows->pos[r];
+    int fast = hd % 8 == 0 && cpu_have_avx2();
     size_t base = (size_t)c->rows->slot[r] * c->max_len;
     const float *qv = c->q + ((size_t)r * c->heads + h) * hd;
     float *sc = c->impl->scratch[worker], scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
     for (int t = 0; t <= p; t++) {
         const float *kv = c->ck + ((base + t) * c->kv_heads + kvh) * hd;
-        float s = 0;
-        for (int d = 0; d < hd; d++) s += qv[d] * kv[d];
-        sc[t] = s * scale;
+        sc[t] = dot_f32(qv, kv, hd, fast) * scale;
         if (sc[t] > mx) mx = sc[t];
     }
     double sum = 0;
     for (int t = 0; t <= p; t++) sum += (sc[t] = expf(sc[t] - mx));
     float *o = c->out + ((size_t)r * c->heads + h) * hd, inv = (float)(1.0 / sum);
     memset(o, 0, (size_t)hd * sizeof(float));
-    for (int t = 0; t <= p; t++) {
-        const float *vv = c->cv + ((base + t) * c->kv_heads + kvh) * hd;
-        float wt = sc[t] * inv;
-        for (int d = 0; d < hd; d++) o[d] += wt * vv[d];
-    }
+    for (int t = 0; t <= p; t++)
+        axpy_f32(o, sc[t] * inv, c->cv + ((base + t) * c->kv_heads + kvh) * hd, hd, fast);
 }
 
 static int cpu_attention(FlabBackend *be, FlabBuf *out, const FlabBuf *q,
@@ -181,15 +214,29 @@ static int cpu_attention(FlabBackend *be, FlabBuf *out, const FlabBuf *q,
 
 /* ---- element-wise ---------------------------------------------------------- */
 
+/* swiglu over chunks of SWIGLU_CHUNK elements: expf dominates, so the
+ * prefill's [rows, intermediate] activation is split over the pool. */
+#define SWIGLU_CHUNK 16384
+typedef struct { float *out; const float *gate, *up; size_t n; } SwigluCtx;
+
+static void swiglu_chunk(void *vctx, int chunk, int worker) {
+    (void)worker;
+    SwigluCtx *c = vctx;
+    size_t i0 = (size_t)chunk * SWIGLU_CHUNK;
+    size_t i1 = i0 + SWIGLU_CHUNK < c->n ? i0 + SWIGLU_CHUNK : c->n;
+    for (size_t i = i0; i < i1; i++) {
+        float g = c->gate[i];
+        c->out[i] = g / (1.0f + expf(-g)) * c->up[i];
+    }
+}
+
 static int cpu_swiglu(FlabBackend *be, FlabBuf *out, const FlabBuf *gate,
                       const FlabBuf *up, size_t n) {
-    (void)be;
     if (check_fits("swiglu", out, n) || check_fits("swiglu", gate, n) ||
         check_fits("swiglu", up, n)) return -1;
-    for (size_t i = 0; i < n; i++) {
-        float g = gate->data[i];
-        out->data[i] = g / (1.0f + expf(-g)) * up->data[i];
-    }
+    SwigluCtx c = {out->data, gate->data, up->data, n};
+    cpu_pool_run(cpu_impl(be)->pool, (int)((n + SWIGLU_CHUNK - 1) / SWIGLU_CHUNK),
+                 swiglu_chunk, &c);
     return 0;
 }
 

@@ -19,12 +19,19 @@ flab() { "$FLAB" -f "$FILE" "$@"; }
 if grep -q '^\[report\]' "$FILE"; then goal=report; else goal=""; fi
 has_target() { grep -q "^\[$1\]" "$FILE"; }
 
+# shown TARGET [-D ...]: the metrics json of `flab show`, one call per
+# target (metric runs in $(...) subshells: the memo is a file)
+memo=$(mktemp -d /tmp/flab-demo.XXXXXX); trap 'rm -rf "$memo"' EXIT
+shown() {
+    local f="$memo/$(printf '%s' "$*" | tr -c 'A-Za-z0-9._=-' '_')"
+    [[ -e $f ]] || flab show "${@:2}" "$1" 2>/dev/null | sed -n 's/^metrics: *//p' > "$f"
+    cat "$f"
+}
 # metric TARGET JQ_EXPR [-D ...]: a value from a built target's metrics, or "-"
 metric() {
     local t=$1 expr=$2; shift 2
     has_target "$t" || { echo -; return; }
-    flab show "$@" "$t" 2>/dev/null | sed -n 's/^metrics: *//p' |
-        jq -r "($expr) // \"-\" | if type == \"number\" then (. * 1000 | round / 1000) else . end" 2>/dev/null || echo -
+    shown "$t" "$@" | jq -r "($expr) // \"-\" | if type == \"number\" then (. * 1000 | round / 1000) else . end" 2>/dev/null || echo -
 }
 pct() { [[ $1 == - || $2 == - || $2 == 0 ]] && echo - || awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f%%", 100 * a / b }'; }
 

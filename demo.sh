@@ -2,16 +2,16 @@
 # demo.sh: `make demo`.  Builds the Flab-Pruner pipeline of flabfile.ini on
 # the embedded tiny Qwen2 model (CPU), prints the headline table from the
 # artifacts' metrics (`flab show`), then shows an FFN-size change
-# (`-D ffn/mask.neurons=64`) rebuilding only the FFN mask and its
+# (`-D ffn/mask.neurons=96`) rebuilding only the FFN mask and its
 # dependents.  The cache is .flab in the repository, so a second
 # `make demo` runs nothing.  examples/engine-demo.ini is the engine's own
 # small demo of `command` targets.
-#   FLAB=path/to/flab  FLAB_FILE=flabfile.ini  DEMO_NEURONS=64
+#   FLAB=path/to/flab  FLAB_FILE=flabfile.ini  DEMO_NEURONS=96
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 FLAB=${FLAB:-$here/flab}
 FILE=${FLAB_FILE:-$here/flabfile.ini}
-NEURONS=${DEMO_NEURONS:-64}
+NEURONS=${DEMO_NEURONS:-96}
 cd "$(dirname "$FILE")"
 flab() { "$FLAB" -f "$FILE" "$@"; }
 

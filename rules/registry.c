@@ -11,11 +11,14 @@
     X(apply) \
     X(collect_tokens) \
     X(command) \
+    X(eval) \
     X(ffn_search) \
+    X(filter_correct) \
     X(layer_search) \
     X(lora_train) \
     X(merge) \
     X(prune_vocab) \
+    X(recover_data) \
     /* end of the rule list */
 
 #define DECLARE_RULE(n) extern const Rule rule_##n;

@@ -1,0 +1,188 @@
+"""tests/test_eval_rules.py: the eval, filter_correct and recover_data rules
+through `flab build`, against an independent pipeline: `flab generate`
+(single-prompt greedy, no batching) per problem, the paper's stop cut done
+here in Python, and the HumanEval program run with a plain python3
+subprocess (not flab's sandbox).  The fixture is deterministic (greedy,
+float32 CPU), so the passed sets must be identical.  First N_CODEGEN
+problems only, to keep the suite fast (the full 150 is in
+bench/bench_eval_rules.sh: 118/150 expected).  Prints PASS/FAIL lines."""
+import json, os, subprocess, sys, tempfile
+
+FLAB = os.environ.get("FLAB", "./flab")
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+MODEL = os.path.join(ROOT, "tests/fixtures/tiny-qwen2")
+DATA = os.path.join(ROOT, "data")
+STOPS = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
+N_CODEGEN, N_TRAIN = 12, 8
+failures = 0
+
+
+def check(name, ok, why=""):
+    global failures
+    print(("PASS " + name) if ok else ("FAIL %s: %s" % (name, why)), flush=True)
+    failures += 0 if ok else 1
+
+
+def read_jsonl(path, n=None):
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    return rows[:n] if n else rows
+
+
+def cut(text):
+    ends = [text.find(s) for s in STOPS if s in text]
+    return text[:min(ends)] if ends else text
+
+
+def independent_completion(prompt):
+    args = [FLAB, "generate", MODEL, "--device", "cpu", "--max-new-tokens", "128", "--json"]
+    for s in STOPS:
+        args += ["--stop", s]
+    out = subprocess.run(args + [prompt], capture_output=True, text=True, check=True).stdout
+    return cut(json.loads(out)["text"].replace("<|endoftext|>", ""))
+
+
+def independent_pass(p, completion):
+    prog = p["prompt"] + completion + "\n" + p["test"] + "\n" + "check(%s)\n" % p["entry_point"]
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run([sys.executable, "-c", prog], cwd=d, capture_output=True, timeout=20)
+    return r.returncode == 0
+
+
+def build(workdir, text):
+    with open(os.path.join(workdir, "flabfile.ini"), "w") as f:
+        f.write(text)
+    r = subprocess.run([FLAB, "build"], cwd=workdir, capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(r.stdout + r.stderr)
+
+
+def path_of(workdir, target):
+    return subprocess.run([FLAB, "path", target], cwd=workdir, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+FLABFILE = """
+[ev]
+rule = eval
+model = {m}
+benchmark = {d}/synth-test.jsonl
+limit = {nc}
+max_new_tokens = 128
+batch_size = 5
+
+[dc]
+rule = filter_correct
+model = {m}
+problems = {d}/synth-test.jsonl
+limit = {nc}
+max_new_tokens = 128
+
+[rd_keep]
+rule = recover_data
+model = {m}
+data = {d}/synth-train.jsonl
+limit = {nt}
+max_new_tokens = 128
+
+[rd_drop]
+rule = recover_data
+model = {m}
+data = {d}/synth-train.jsonl
+limit = {nt}
+max_new_tokens = 128
+on_fail = drop
+"""
+
+
+def test_codegen_family(w):
+    build(w, FLABFILE.format(m=MODEL, d=DATA, nc=N_CODEGEN, nt=N_TRAIN))
+    probs = read_jsonl(os.path.join(DATA, "synth-test.jsonl"), N_CODEGEN)
+    exp_comp = [independent_completion(p["prompt"]) for p in probs]
+    exp_pass = [independent_pass(p, c) for p, c in zip(probs, exp_comp)]
+    ev = path_of(w, "ev")
+    m = json.load(open(os.path.join(ev, "metrics.json")))
+    samples = read_jsonl(os.path.join(ev, "samples.jsonl"))
+    check("eval_codegen_n", m["n"] == N_CODEGEN and len(samples) == N_CODEGEN, str(m["n"]))
+    check("eval_codegen_completions_match_generate",
+          [s["completion"] for s in samples] == exp_comp,
+          "first diff at %s" % next((i for i, (s, c) in enumerate(zip(samples, exp_comp))
+                                     if s["completion"] != c), None))
+    check("eval_codegen_passed_match_independent",
+          [s["passed"] for s in samples] == exp_pass, "%s vs %s" % ([s["passed"] for s in samples], exp_pass))
+    check("eval_pass_at_1", abs(m["pass@1"] - sum(exp_pass) / N_CODEGEN) < 1e-12
+          and m["passed"] == sum(exp_pass), "%s vs %d" % (m["pass@1"], sum(exp_pass)))
+    eff = m.get("efficiency", {})
+    check("eval_efficiency_block", all(k in eff for k in (
+        "parameters", "checkpoint_bytes", "peak_rss_bytes", "prefill_tokens_per_s",
+        "decode_tokens_per_s", "flops_per_generated_token", "energy_joules", "co2_grams")), str(eff))
+    html = open(os.path.join(ev, "report.html")).read()
+    check("eval_report_html", "pass@1" in html and "<script" not in html and "http" not in html)
+
+    dc = path_of(w, "dc")
+    kept = read_jsonl(os.path.join(dc, "correct.jsonl"))
+    want = [p["task_id"] for p, ok in zip(probs, exp_pass) if ok]
+    check("filter_correct_keeps_passing", [k["task_id"] for k in kept] == want,
+          "%s vs %s" % ([k["task_id"] for k in kept], want))
+    byid = {p["task_id"]: (p, c) for p, c in zip(probs, exp_comp)}
+    check("filter_correct_fields", all(k["completion"] == byid[k["task_id"]][1] and
+          all(k[f] == byid[k["task_id"]][0][f] for f in byid[k["task_id"]][0]) for k in kept))
+    dm = json.load(open(os.path.join(dc, "metrics.json")))
+    check("filter_correct_metrics", dm["n"] == N_CODEGEN and dm["passed"] == len(want))
+
+    train = read_jsonl(os.path.join(DATA, "synth-train.jsonl"), N_TRAIN)
+    tcomp = [independent_completion(p["prompt"]) for p in train]
+    tpass = [independent_pass(p, c) for p, c in zip(train, tcomp)]
+    keep = read_jsonl(os.path.join(path_of(w, "rd_keep"), "train.jsonl"))
+    want_keep = [{"prompt": p["prompt"], "target": c if ok else p["canonical_solution"],
+                  "source": "model" if ok else "reference"} for p, c, ok in zip(train, tcomp, tpass)]
+    check("recover_data_keep", [{k: r[k] for k in ("prompt", "target", "source")} for r in keep] == want_keep)
+    drop = read_jsonl(os.path.join(path_of(w, "rd_drop"), "train.jsonl"))
+    check("recover_data_drop", len(drop) == sum(tpass) and all(r["source"] == "model" for r in drop))
+    km = json.load(open(os.path.join(path_of(w, "rd_keep"), "metrics.json")))
+    check("recover_data_rate", abs(km["replacement_rate"] - sum(tpass) / N_TRAIN) < 1e-12
+          and km["replaced"] == sum(tpass) and km["reference"] == N_TRAIN - sum(tpass), str(km))
+    print("# codegen first %d: %d passed; train first %d: %d replaced" %
+          (N_CODEGEN, sum(exp_pass), N_TRAIN, sum(tpass)))
+
+
+OTHER = """
+[crux]
+rule = eval
+task = output
+model = {m}
+benchmark = {d}/synth-crux-test.jsonl
+limit = 4
+max_new_tokens = 24
+
+[cot]
+rule = eval
+task = cot
+model = {m}
+benchmark = {d}/humaneval_cot.csv
+limit = 3
+max_new_tokens = 24
+"""
+
+
+def test_output_and_cot(w):
+    build(w, OTHER.format(m=MODEL, d=DATA))
+    crux = path_of(w, "crux")
+    m = json.load(open(os.path.join(crux, "metrics.json")))
+    s = read_jsonl(os.path.join(crux, "samples.jsonl"))
+    gold = read_jsonl(os.path.join(DATA, "synth-crux-test.jsonl"), 4)
+    em = [x["completion"].strip().replace('"', "'") == g["output"].strip().replace('"', "'")
+          for x, g in zip(s, gold)]
+    check("eval_output_keys", all(k in m for k in ("em", "exec_match", "n", "passed")) and m["n"] == 4)
+    check("eval_output_em_recomputed", abs(m["em"] - sum(em) / 4) < 1e-12, "%s vs %s" % (m["em"], em))
+    check("eval_output_one_line", all("\n" not in x["completion"] for x in s))
+    c = json.load(open(os.path.join(path_of(w, "cot"), "metrics.json")))
+    check("eval_cot_bleu", "bleu4" in c and 0 <= c["bleu4"] <= 1 and c["n"] == 3, str(c))
+
+
+for fn in (test_codegen_family, test_output_and_cot):
+    with tempfile.TemporaryDirectory() as w:
+        try:
+            fn(w)
+        except Exception as e:  # a crash is one failure, named
+            check(fn.__name__, False, repr(e)[:2000])
+sys.exit(1 if failures else 0)

@@ -24,7 +24,14 @@ has_target() { grep -q "^\[$1\]" "$FILE"; }
 memo=$(mktemp -d /tmp/flab-demo.XXXXXX); trap 'rm -rf "$memo"' EXIT
 shown() {
     local f="$memo/$(printf '%s' "$*" | tr -c 'A-Za-z0-9._=-' '_')"
-    [[ -e $f ]] || flab show "${@:2}" "$1" 2>/dev/null | sed -n 's/^metrics: *//p' > "$f"
+    if [[ ! -e $f ]]; then
+        local out dir
+        out=$(flab show "${@:2}" "$1" 2>/dev/null || true)
+        dir=$(sed -n 's/^artifact: *//p' <<<"$out")
+        # eval artifacts: metrics.json has the efficiency block too
+        if [[ -n $dir && -s $dir/metrics.json ]]; then cat "$dir/metrics.json" > "$f"
+        else sed -n 's/^metrics: *//p' <<<"$out" > "$f"; fi
+    fi
     cat "$f"
 }
 # metric TARGET JQ_EXPR [-D ...]: a value from a built target's metrics, or "-"
@@ -36,23 +43,23 @@ metric() {
 pct() { [[ $1 == - || $2 == - || $2 == 0 ]] && echo - || awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f%%", 100 * a / b }'; }
 
 table() {
-    local p0 p1 e fmt='%-10s %11s %8s %8s %9s %9s %12s %9s %9s\n'
+    local p0 p1 q0 q e fmt='%-10s %9s %7s %6s %8s %8s %10s %8s %8s %8s\n'
     p0=$(metric tokenizer .params_before "$@"); p1=$(metric pruned .params_after "$@")
-    printf "$fmt" model params pass@1 EM tok/s memory FLOPs/tok energy "%params"
+    q0=$(metric eval/original/synth-test '.["pass@1"]' "$@")
+    printf "$fmt" model params pass@1 EM tok/s "RSS MB" FLOPs/tok "energy J" "%params" "%pass@1"
     for m in original pruned recovered; do
         local p=$p1; [[ $m == original ]] && p=$p0
-        e=eval/$m
-        printf "$fmt" "$m" "$p" \
-            "$(metric "$e/synth-test" '.pass_at_1 // .["pass@1"]' "$@")" \
-            "$(metric "$e/synth-crux-test" '.em // .exact_match' "$@")" \
-            "$(metric "$e/synth-test" '.tokens_per_s' "$@")" \
-            "$(metric "$e/synth-test" '.memory_bytes // .peak_memory' "$@")" \
-            "$(metric "$e/synth-test" '.flops_per_token' "$@")" \
-            "$(metric "$e/synth-test" '.energy_j // .energy' "$@")" \
-            "$(pct "$p" "$p0")"
+        e=eval/$m/synth-test
+        q=$(metric "$e" '.["pass@1"]' "$@")
+        printf "$fmt" "$m" "$p" "$q" \
+            "$(metric "eval/$m/synth-crux-test" '.em' "$@")" \
+            "$(metric "$e" '.efficiency.decode_tokens_per_s | round' "$@")" \
+            "$(metric "$e" '.efficiency.peak_rss_bytes / 1048576 | round' "$@")" \
+            "$(metric "$e" '.efficiency.flops_per_generated_token | round' "$@")" \
+            "$(metric "$e" '.efficiency.energy_joules' "$@")" \
+            "$(pct "$p" "$p0")" "$(pct "$q" "$q0")"
     done
-    has_target eval/original/synth-test ||
-        echo "(pass@1, EM, tokens/s, memory, FLOPs/token, energy: the eval targets are not in this flabfile yet)"
+    echo "pass@1 and efficiency: synth-test (150 tasks); EM: synth-crux-test; HumanEval pass@1 original $(metric eval/original/HumanEval '.["pass@1"]' "$@"), pruned $(metric eval/pruned/HumanEval '.["pass@1"]' "$@"), recovered $(metric eval/recovered/HumanEval '.["pass@1"]' "$@")"
 }
 
 step() { printf '\n\033[1m== %s\033[0m\n$ flab %s\n' "$1" "${*:2}"; flab "${@:2}"; }

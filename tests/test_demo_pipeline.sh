@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/test_demo_pipeline.sh: the demo pipeline (flabfile.ini + demo.sh)
-# end to end with small limits (16 calibration samples, 10 LoRA steps of 4
-# examples, 200 recovery rows), in a copy of the flabfile:
-#  (when eval targets land, give them small limits here too)
+# end to end with small limits (16 calibration problems, 32 recovery rows,
+# 10 LoRA steps of 4 examples, 8 rows per evaluation), in a copy of the
+# flabfile:
 #  - demo.sh builds every target and prints the headline table;
 #  - every artifact exists with its main file;
 #  - a second build runs nothing;
@@ -28,12 +28,14 @@ sed -e '/^\[layers\/plan\]/a max_samples = 16' \
     -e '/^\[ffn\/mask\]/a max_samples = 16' \
     -e 's/^max_steps = .*/max_steps = 10/' \
     -e 's/^batch_size = .*/batch_size = 4/' \
-    -e 's/head -n 2000/head -n 200/' \
+    -e 's/^limit = 2000/limit = 32/' \
+    -e '/^rule = eval/a limit = 8' \
+    -e '/^rule = filter_correct/a limit = 16' \
     "$REPO/flabfile.ini" > "$ROOT/flabfile.ini"
 
 # 1. demo.sh on the reduced flabfile
 if FLAB=$FLAB FLAB_FILE=$ROOT/flabfile.ini DEMO_NEURONS=64 bash "$REPO/demo.sh" > "$ROOT/demo.log" 2>&1 &&
-   grep -q '^original  *[0-9]' "$ROOT/demo.log" && grep -q '^pruned  *[0-9]' "$ROOT/demo.log"; then
+   grep -q '^original  *[0-9]' "$ROOT/demo.log" && grep -q '^pruned  *[0-9][0-9]*  *[0-9]' "$ROOT/demo.log"; then
   pass demo_runs
 else
   fail demo_runs "$(tail -20 "$ROOT/demo.log")"
@@ -51,6 +53,10 @@ check_file tokenizer tokenizer.json
 check_file recovered/data train.jsonl
 check_file lora adapter_model.safetensors
 check_file recovered config.json
+check_file D_correct correct.jsonl
+for m in original pruned recovered; do for b in synth-test synth-crux-test HumanEval; do
+  check_file eval/$m/$b metrics.json
+done; done
 for t in pruned recovered; do
   d=$(flab path $t 2>/dev/null)
   if ls "$d"/*.safetensors >/dev/null 2>&1; then pass "weights_$t"; else fail "weights_$t" "no safetensors in $d"; fi

@@ -6,7 +6,7 @@
 set -euo pipefail
 PKGS="build-essential libsqlite3-dev libxxhash-dev xxhash libgit2-dev libinih-dev
       libopenblas-dev libpcre2-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev
-      python3 python3-venv sqlite3 git"
+      python3 python3-venv sqlite3 git jq"
 TEST_PKGS="python3-torch python3-numpy nginx apache2-utils slurm-wlm munge"
 [ "${1:-}" = --test ] && PKGS="$PKGS $TEST_PKGS"
 missing=""

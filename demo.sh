@@ -15,8 +15,8 @@ NEURONS=${DEMO_NEURONS:-96}
 cd "$(dirname "$FILE")"
 flab() { "$FLAB" -f "$FILE" "$@"; }
 
-# the final target: report once the flabfile has one, else every target
-if grep -q '^\[report\]' "$FILE"; then goal=report; else goal=""; fi
+# every target (the table reads every eval); the report is printed when there is one
+goal=""
 has_target() { grep -q "^\[$1\]" "$FILE"; }
 
 # shown TARGET [-D ...]: the metrics json of `flab show`, one call per
@@ -66,7 +66,7 @@ step() { printf '\n\033[1m== %s\033[0m\n$ flab %s\n' "$1" "${*:2}"; flab "${@:2}
 
 step "the pipeline" graph
 step "build (a no-op when everything is cached)" build -j2 $goal
-if [[ -n $goal ]]; then echo; echo "report: $(flab path report)"; fi
+if has_target report; then echo; echo "report: $(flab path report)/report.html"; cat "$(flab path report)/report.txt" 2>/dev/null || true; fi
 printf '\n\033[1m== headline (flab show metrics)\033[0m\n'
 table
 echo "layers removed: $(metric layers/plan '.removed | map(tostring) | join(",")'); FFN: $(metric ffn/mask .strategy), intermediate size $(metric ffn/mask .intermediate_size); vocabulary $(metric tokenizer .vocab_before) -> $(metric tokenizer .vocab_after); LoRA loss $(metric lora .loss_first) -> $(metric lora .loss_last)"

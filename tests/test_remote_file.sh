@@ -12,7 +12,7 @@ unset FLAB_REMOTE FLAB_REMOTE_TOKEN FLAB_REMOTE_USER FLAB_REMOTE_PASSWORD
 RDIR=$ROOT/shared/remote
 example_project() {
   new_project "$1"
-  sed "s|^cache = .flab.*|cache = .flab\nremote = file://$RDIR|" "$REPO/flabfile.ini" > flabfile.ini
+  sed "s|^cache = .flab.*|cache = .flab\nremote = file://$RDIR|" "$REPO/examples/engine-demo.ini" > flabfile.ini
   mkdir -p data && cp "$REPO/data/HumanEval.jsonl" "$REPO/data/MBPP_test.jsonl" data/
   printf '[big]\nrule = command\nrun = seq 1 2000000 > "$FLAB_OUT/big.txt"\n  seq 5 > "$FLAB_OUT/small"\n' >> flabfile.ini
 }

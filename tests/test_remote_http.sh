@@ -20,7 +20,7 @@ auth() { FLAB_REMOTE_USER=flab FLAB_REMOTE_PASSWORD=$PW "$@"; }
 # the example flabfile of `command` targets, in its own directory and cache
 example_project() {
   new_project "$1"
-  cp "$REPO/flabfile.ini" .
+  cp "$REPO/examples/engine-demo.ini" flabfile.ini
   mkdir -p data && cp "$REPO/data/HumanEval.jsonl" "$REPO/data/MBPP_test.jsonl" data/
 }
 big_project() {   # one ~21 MB deterministic artifact

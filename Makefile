@@ -27,9 +27,18 @@ CU_OBJS   := $(patsubst %.cu,$(BUILD)/%.o,$(CU_SRCS))
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 NVFLAGS   ?= -O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -fPIC,-Wall
 CFLAGS_BASE += -DFLAB_HAVE_CUDA=1 -I$(CUDA_HOME)/include
-LIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+# The CUDA kernels live in $(BUILD)/libflab_cuda.so, loaded with dlopen only
+# when a model runs on cuda/auto (kernels/cuda_loader.c): linking cuBLAS into
+# ./flab would cost every command ~80 ms of start-up.  -rdynamic lets the
+# library call back flab_fail & co.  CUDA_LIBS: for programs that call CUDA
+# directly (bench/bench_cuda.c).
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+CUDA_SO   := $(BUILD)/libflab_cuda.so
+LIBS      += -ldl -rdynamic
 else
 CU_OBJS   :=
+CUDA_LIBS :=
+CUDA_SO   :=
 endif
 CFLAGS = $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 
@@ -44,15 +53,18 @@ TOOL_BINS := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
 .PHONY: test-deps all test asan bench demo install clean check-deps tests-bin venv
 all: check-deps flab
 
-flab: $(BUILD)/flab
+flab: $(BUILD)/flab $(CUDA_SO)
 	@ln -sf $(BUILD)/flab flab
 
-$(BUILD)/flab: $(BUILD)/engine/main.o $(BUILD)/libflab.a
+$(BUILD)/flab: $(BUILD)/engine/main.o $(BUILD)/libflab.a | $(CUDA_SO)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/libflab.a: $(LIB_OBJS) $(CU_OBJS)
+$(BUILD)/libflab.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(BUILD)/libflab_cuda.so: $(CU_OBJS)
+	$(CXX) -shared -o $@ $^ $(CUDA_LIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -72,9 +84,9 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libflab.a
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libflab.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libflab.a $(LIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libflab.a $(LIBS) $(CUDA_LIBS)
 
-tests-bin: $(BUILD)/flab $(TEST_BINS) $(TOOL_BINS)
+tests-bin: $(BUILD)/flab $(CUDA_SO) $(TEST_BINS) $(TOOL_BINS)
 
 # Python venv for test-only references (HF tokenizers, safetensors, numpy).
 venv:
@@ -102,6 +114,7 @@ test-deps:
 install: flab
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/flab $(DESTDIR)$(PREFIX)/bin/flab
+	$(if $(CUDA_SO),install -d $(DESTDIR)$(PREFIX)/lib/flab && install -m 0755 $(CUDA_SO) $(DESTDIR)$(PREFIX)/lib/flab/)
 
 clean:
 	rm -rf build build-asan flab

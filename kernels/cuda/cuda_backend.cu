@@ -268,7 +268,7 @@ static void cuda_destroy(FlabBackend *be) {
     free(be);
 }
 
-extern "C" int flab_cuda_available(void) {
+extern "C" int flab_cuda_available_impl(void) {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess) {
         cudaGetLastError(); /* clear the error so later calls start clean */
@@ -326,7 +326,7 @@ static void cuda_fill_vtable(FlabBackend *be) {
     be->argmax = cuda_op_argmax;
 }
 
-extern "C" FlabBackend *flab_cuda_backend_create(void) {
+extern "C" FlabBackend *flab_cuda_backend_create_impl(void) {
     FlabBackend *be = (FlabBackend *)flab_xcalloc(1, sizeof *be);
     CudaState *cs = (CudaState *)flab_xcalloc(1, sizeof *cs);
     be->impl = cs;

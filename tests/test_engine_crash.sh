@@ -39,11 +39,11 @@ write_chain
 kills=0
 # A kill only counts when it lands while flab runs; a fast machine finishes
 # some builds before the random delay, so go on until 20 kills have landed.
-for i in $(seq 1 80); do
+for i in $(seq 1 200); do
   [ "$kills" -ge 20 ] && break
   "$FLAB" build -j2 -D "root.run=echo v$i > \"\$FLAB_OUT/v\"" >/dev/null 2>&1 &
   pid=$!
-  sleep "0.$(printf '%03d' $((RANDOM % 400)))"
+  sleep "0.$(printf '%03d' $((RANDOM % 150)))"
   if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null
 done

@@ -1,5 +1,6 @@
 /* engine/build.c: the scheduler and the rule runner (see build.h). */
 #include "engine/build.h"
+#include "engine/log_tail.h"
 #include "engine/keys.h"
 #include "engine/progress.h"
 #include "engine/slurm_exec.h"
@@ -23,7 +24,6 @@
 
 #define MAX_JOBS 256
 #define RETRY_S 0.1      /* re-try a key another flab is building */
-#define LOG_TAIL 120     /* lines of a failing rule's log to show */
 
 typedef enum { J_PENDING, J_WAITING, J_RUNNING, J_DONE, J_FAILED, J_SKIPPED } JobState;
 
@@ -221,25 +221,13 @@ static int spawn(Exec *x, Job *j) {
 static void show_log(Exec *x, const char *path, const char *name) {
     FILE *f = fopen(path, "r");
     if (!f) return;
-    char **lines = flab_xcalloc(LOG_TAIL, sizeof *lines);
-    size_t n = 0, cap = 0;
-    char *buf = NULL;
-    while (getline(&buf, &cap, f) > 0) {
-        free(lines[n % LOG_TAIL]);
-        lines[n % LOG_TAIL] = flab_xstrdup(buf);
-        n++;
-    }
-    free(buf);
+    int cut;
+    char *tail = log_tail_read(f, LOG_TAIL_LINES, &cut);
     fclose(f);
-    size_t first = n > LOG_TAIL ? n - LOG_TAIL : 0;
-    progress_print(x->prog, "---- log of %s%s ----\n", name, first ? " (last lines)" : "");
-    for (size_t i = first; i < n; i++) {
-        const char *l = lines[i % LOG_TAIL];
-        progress_print(x->prog, "%s%s", l, l[strlen(l) - 1] == '\n' ? "" : "\n");
-    }
+    progress_print(x->prog, "---- log of %s%s ----\n", name, cut ? " (last lines)" : "");
+    progress_print(x->prog, "%s", tail);
     progress_print(x->prog, "---- end of log of %s ----\n", name);
-    for (size_t i = 0; i < LOG_TAIL; i++) free(lines[i]);
-    free(lines);
+    free(tail);
 }
 
 static void record(Exec *x, const Target *t) {

@@ -5,6 +5,7 @@
  * in the jobs file until it finishes; the build returns only when no job
  * it submitted is still active (or after scancel on a signal). */
 #include "engine/slurm_exec.h"
+#include "engine/log_tail.h"
 #include "engine/slurm_resources.h"
 #include "cache/cache.h"
 #include "util/error.h"
@@ -21,7 +22,6 @@
 #include <unistd.h>
 
 #define POLL_S 0.25       /* squeue interval */
-#define LOG_TAIL 120
 
 typedef enum { S_PENDING, S_ACTIVE, S_DONE, S_FAILED, S_SKIPPED } SState;
 
@@ -251,24 +251,13 @@ static void show_job_log(SExec *x, const SJob *j, const char *name) {
     snprintf(path, sizeof path, "%s/%ld.log", x->log_dir, j->jobid);
     FILE *f = fopen(path, "r");
     if (!f) { printf("flab: %s: no job log at %s\n", name, path); return; }
-    char **lines = flab_xcalloc(LOG_TAIL, sizeof *lines);
-    size_t n = 0, cap = 0;
-    char *buf = NULL;
-    while (getline(&buf, &cap, f) > 0) {
-        free(lines[n % LOG_TAIL]);
-        lines[n % LOG_TAIL] = flab_xstrdup(buf);
-        n++;
-    }
-    free(buf);
+    int cut;
+    char *tail = log_tail_read(f, LOG_TAIL_LINES, &cut);
     fclose(f);
     printf("---- log of %s (Slurm job %ld: %s) ----\n", name, j->jobid, path);
-    for (size_t i = n > LOG_TAIL ? n - LOG_TAIL : 0; i < n; i++) {
-        const char *l = lines[i % LOG_TAIL];
-        printf("%s%s", l, l[strlen(l) - 1] == '\n' ? "" : "\n");
-    }
+    printf("%s", tail);
     printf("---- end of log of %s ----\n", name);
-    for (size_t i = 0; i < LOG_TAIL; i++) free(lines[i]);
-    free(lines);
+    free(tail);
 }
 
 static void fail_job(SExec *x, SJob *j) {

@@ -55,7 +55,7 @@ static FlabWeight *make_weight(FlabBackend *be, int i, int fp8) {
             if ((q[k] & 0x7f) == 0x7f) q[k] ^= 1;
         }
         for (int o = 0; o < out; o++) s[o] = 1e-3f * (1.0f + (float)(rnd() % 100) / 100.0f);
-        FlabQuantDesc d = {FLAB_QUANT_FP8, out, in, 8, 0, q, NULL, s, FLAB_F32, out};
+        FlabQuantDesc d = {FLAB_QUANT_FP8, out, in, 8, 0, q, NULL, s, FLAB_F32, out, 0};
         w = be->upload_qweight(be, "bench.fp8", &d);
         free(q); free(s);
     } else {

@@ -39,7 +39,7 @@ static Mat make_mat(FlabBackend *be, int out, int in, int bits) {
     for (size_t i = 0; i < nq; i++) qw[i] = (int32_t)next32();
     for (size_t i = 0; i < nz; i++) qz[i] = (int32_t)next32();
     for (size_t i = 0; i < ns; i++) sc[i] = (uint16_t)(0x1C00 + next32() % 0x400); /* ~0.004-0.008 */
-    m.d = (FlabQuantDesc){FLAB_QUANT_AWQ, out, in, bits, 128, qw, qz, sc, FLAB_F16, 0};
+    m.d = (FlabQuantDesc){FLAB_QUANT_AWQ, out, in, bits, 128, qw, qz, sc, FLAB_F16, 0, 0};
     m.W = be->upload_qweight(be, "bench", &m.d);
     if (!m.W) { fprintf(stderr, "%s\n", flab_errmsg()); exit(1); }
     m.bytes = nq * 4 + nz * 4 + ns * 2;

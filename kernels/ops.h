@@ -93,6 +93,10 @@ typedef struct {
     const void *scales;     /* AWQ: f16 [in/group, out]; FP8: see above */
     FlabDType scales_dtype; /* AWQ: FLAB_F16; FP8: F32, BF16 or F16 */
     int64_t n_scales;       /* FP8: 1 or out */
+    int file_mapped;        /* 1: qweight lies in a read-only file mapping (the
+                             * safetensors mmap), so a backend that keeps its own
+                             * copy may drop those pages; they reload from the
+                             * file if read again.  0: caller's memory, kept. */
 } FlabQuantDesc;
 
 /* Per-row metadata of a packed batch (host memory).  slot[r]: KV-cache slot

@@ -114,7 +114,7 @@ static int load_awq(Transformer *t, const char *prefix, int64_t out, int64_t in,
     const StTensor *sc = qz ? find_q(t, prefix, "scales", FLAB_F16, 2, ds) : NULL;
     if (!sc) return -1;
     FlabQuantDesc d = {FLAB_QUANT_AWQ, out, in, q->bits, q->group, qw->data, qz->data,
-                       sc->data, FLAB_F16, 0};
+                       sc->data, FLAB_F16, 0, 1};   /* safetensors.c maps files read-only */
     char n[200];
     snprintf(n, sizeof n, "%s.qweight", prefix);
     if (!(*w = t->be->upload_qweight(t->be, n, &d))) return -1;
@@ -144,7 +144,7 @@ static int load_fp8(Transformer *t, const char *prefix, int64_t out, int64_t in,
     const StTensor *sc = wt ? fp8_scale(t, prefix, out) : NULL;
     if (!sc) return -1;
     int64_t ns = (int64_t)(sc->nbytes / flab_dtype_size(sc->dtype));
-    FlabQuantDesc d = {FLAB_QUANT_FP8, out, in, 8, 0, wt->data, NULL, sc->data, sc->dtype, ns};
+    FlabQuantDesc d = {FLAB_QUANT_FP8, out, in, 8, 0, wt->data, NULL, sc->data, sc->dtype, ns, 1};
     if (!(*w = t->be->upload_qweight(t->be, wt->name, &d))) return -1;
     t->weight_bytes += wt->nbytes + sc->nbytes;
     return 0;

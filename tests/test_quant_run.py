@@ -18,8 +18,10 @@ the dequantised weights as a plain F32 checkpoint and flab runs that too.
     model's, and weight_bytes is the quantized tensors' bytes;
   - a qweight with the wrong shape, a missing scales tensor and an unknown
     quant_method are clear errors naming the tensor / key.
-Runs everything with --threads 2, and the INT4 logits again with
-FLAB_CPU_NO_AVX2=1 (the portable kernels)."""
+Runs everything with --threads 2 (on a CPU with AVX-512 VNNI the AWQ
+weights take kernels/cpu/cpu_awq_vnni.c), and the INT4 and INT8 logits
+again with FLAB_CPU_NO_AVX2=1 (the portable kernels) and
+FLAB_CPU_NO_AVX512=1 (the AVX2 float kernels)."""
 import json
 import os
 import shutil
@@ -140,10 +142,12 @@ def main():
                 if sq["weight_bytes"] != quant_bytes(qt):
                     raise AssertionError(f"weight_bytes {sq['weight_bytes']} != {quant_bytes(qt)}")
             check(f"quant_{name}_efficiency_stats", stats_ok)
+            if name in ("int4_awq", "int8"):
+                for kind, var in (("scalar", "FLAB_CPU_NO_AVX2"), ("avx2", "FLAB_CPU_NO_AVX512")):
+                    env = dict(os.environ, **{var: "1"})
+                    check(f"quant_{name}_logits_{kind}", lambda: expect_close(qdir, ddir, LONG, env))
+                    check(f"quant_{name}_decode_{kind}", lambda: expect_close(qdir, ddir, SHORT, env))
             if name == "int4_awq":
-                env = dict(os.environ, FLAB_CPU_NO_AVX2="1")
-                check("quant_int4_awq_logits_scalar", lambda: expect_close(qdir, ddir, LONG, env))
-                check("quant_int4_awq_decode_scalar", lambda: expect_close(qdir, ddir, SHORT, env))
                 bad_checks(tmp, qt, cfg)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -58,7 +58,7 @@ static XfQuant xf_quant_awq(int out, int in, int bits, int group, float (*rand01
         }
     q.scales = sc;
     q.d = (FlabQuantDesc){FLAB_QUANT_AWQ, out, in, bits, group, q.qweight, q.qzeros, sc,
-                          FLAB_F16, 0};
+                          FLAB_F16, 0, 0};
     return q;
 }
 
@@ -87,7 +87,7 @@ static XfQuant xf_quant_fp8(int out, int in, int per_channel, FlabDType sdt,
             q.deq[(size_t)o * in + k] = flab_e4m3_to_f32(b) * sf[per_channel ? o : 0];
         }
     free(sf);
-    q.d = (FlabQuantDesc){FLAB_QUANT_FP8, out, in, 8, 0, q.fp8, NULL, q.scales, sdt, ns};
+    q.d = (FlabQuantDesc){FLAB_QUANT_FP8, out, in, 8, 0, q.fp8, NULL, q.scales, sdt, ns, 0};
     return q;
 }
 

@@ -93,6 +93,7 @@ static void cpu_free_weight(FlabBackend *be, FlabWeight *w) {
     free(w->name);
     free(w->f32);
     free(w->qscale);
+    cpu_awq_free(w->awq);
     free(w);
 }
 

@@ -27,6 +27,7 @@ struct FlabWeight {
     int quant;                  /* 1: a quantized Linear (cpu_qmatmul.c) */
     FlabQuantDesc q;            /* its checkpoint tensors (caller's bytes) */
     float *qscale;              /* FP8: owned float32 scales (n_scales) */
+    struct CpuAwqPack *awq;     /* AWQ repacked for VNNI (cpu_awq_vnni.c), or NULL */
 };
 
 typedef struct {
@@ -61,4 +62,18 @@ FlabWeight *cpu_upload_qweight(FlabBackend *be, const char *name,
                                const FlabQuantDesc *q);
 int cpu_qmatmul(FlabBackend *be, FlabBuf *y, const FlabBuf *x,
                 const FlabWeight *W, const float *bias, int rows, int accumulate);
+
+/* AWQ INT4 / INT8 on AVX-512 VNNI (cpu_awq_vnni.c).  cpu_awq_pack returns
+ * NULL when the CPU lacks it (or FLAB_CPU_NO_AVX512=1), for FP8, for a
+ * group that is not a multiple of 8, or when there is no memory for the
+ * copy; the float kernels then run on the checkpoint's bytes.
+ * cpu_awq_matmul returns 1 (nothing written) when x holds a NaN or an Inf:
+ * the caller runs the float kernel, which propagates them as the reference
+ * does. */
+typedef struct CpuAwqPack CpuAwqPack;
+int cpu_have_avx512vnni(void);
+CpuAwqPack *cpu_awq_pack(CpuImpl *impl, const FlabQuantDesc *q);
+void cpu_awq_free(CpuAwqPack *p);
+int cpu_awq_matmul(CpuImpl *impl, const CpuAwqPack *p, float *y, const float *x,
+                   const float *bias, int rows, int accumulate);
 #endif

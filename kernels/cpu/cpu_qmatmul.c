@@ -74,7 +74,6 @@ static int check_desc(const char *name, const FlabQuantDesc *q) {
 
 FlabWeight *cpu_upload_qweight(FlabBackend *be, const char *name,
                                const FlabQuantDesc *q) {
-    (void)be;
     name = name ? name : "?";
     if (check_desc(name, q)) return NULL;
     FlabWeight *w = flab_xcalloc(1, sizeof *w);
@@ -90,6 +89,7 @@ FlabWeight *cpu_upload_qweight(FlabBackend *be, const char *name,
         w->qscale = flab_xmalloc((size_t)q->n_scales * sizeof(float));
         flab_to_f32(w->qscale, q->scales, q->scales_dtype, (size_t)q->n_scales);
     }
+    w->awq = cpu_awq_pack(cpu_impl(be), q);
     return w;
 }
 
@@ -616,6 +616,8 @@ int cpu_qmatmul(FlabBackend *be, FlabBuf *y, const FlabBuf *x,
     pthread_once(&fp8_lut_once, fp8_lut_fill);
     QCtx c = {x->data, y->data, W, bias, NULL, NULL, {NULL}, rows, (int)W->cols, (int)W->rows,
               accumulate, qgemm_block((int)W->rows, impl->n_threads), impl};
+    if (W->awq && !cpu_awq_matmul(impl, W->awq, y->data, x->data, bias, rows, accumulate))
+        return 0;
     int awq = W->q.kind == FLAB_QUANT_AWQ;
     if (rows <= QGEMV_MAX_ROWS && awq) {
         awq_gemv(impl, &c);

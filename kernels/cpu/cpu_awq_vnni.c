@@ -60,17 +60,20 @@ struct CpuAwqPack {
     uint8_t *data;                   /* nsb x G chunks */
 };
 
-/* FLAB_CPU_NO_AVX512=1 (or FLAB_CPU_NO_AVX2=1) keeps the float kernels
- * (tests run both ways). */
-int cpu_have_avx512vnni(void) {
+/* FLAB_CPU_NO_AVX512=1 (or FLAB_CPU_NO_AVX2=1) keeps the AVX2 / portable
+ * kernels (tests run all three ways). */
+int cpu_have_avx512(void) {
     static int cached = -1;
     if (cached < 0) {
         const char *off = getenv("FLAB_CPU_NO_AVX512");
         cached = cpu_have_avx2() && !(off && *off && *off != '0') &&
-                 __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                 __builtin_cpu_supports("avx512vnni");
+                 __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
     }
     return cached;
+}
+
+int cpu_have_avx512vnni(void) {
+    return cpu_have_avx512() && __builtin_cpu_supports("avx512vnni");
 }
 
 /* ---- repacking ------------------------------------------------------------ */

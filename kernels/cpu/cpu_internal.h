@@ -71,7 +71,8 @@ int cpu_qmatmul(FlabBackend *be, FlabBuf *y, const FlabBuf *x,
  * the caller runs the float kernel, which propagates them as the reference
  * does. */
 typedef struct CpuAwqPack CpuAwqPack;
-int cpu_have_avx512vnni(void);
+int cpu_have_avx512(void);        /* avx512f + bw (FP8 decode), and AVX2 allowed */
+int cpu_have_avx512vnni(void);    /* and avx512vnni (AWQ) */
 CpuAwqPack *cpu_awq_pack(CpuImpl *impl, const FlabQuantDesc *q);
 void cpu_awq_free(CpuAwqPack *p);
 int cpu_awq_matmul(CpuImpl *impl, const CpuAwqPack *p, float *y, const float *x,

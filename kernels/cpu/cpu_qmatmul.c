@@ -512,6 +512,31 @@ static float fp8_dot_avx2(const float *x, const uint8_t *w, int n) {
     return s * 256.0f;
 }
 
+/* 16 e4m3 bytes -> 16 floats times 2^-8, as fp8_load8. */
+__attribute__((target("avx512f,avx512bw"), always_inline))
+static inline __m512 fp8_load16(const uint8_t *p) {
+    __m256i b = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
+    return _mm512_cvtph_ps(_mm256_and_si256(_mm256_slli_epi16(b, 7), _mm256_set1_epi16((short)0xBF80)));
+}
+
+/* fp8_dot_avx2 with 16-wide vectors: half the instructions per weight (the
+ * AVX2 dot measured ~21 GB/s, compute bound, against ~30 GB/s of reads). */
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c")))
+static float fp8_dot_avx512(const float *x, const uint8_t *w, int n) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(fp8_load16(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(fp8_load16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(fp8_load16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(fp8_load16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(fp8_load16(w + i), _mm512_loadu_ps(x + i), a0);
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    for (; i < n; i++) s += x[i] * fp8_lut[w[i]] * (1.0f / 256.0f);
+    return s * 256.0f;
+}
+
 static float fp8_dot_scalar(const float *x, const uint8_t *w, int n) {
     float s = 0;
     for (int i = 0; i < n; i++) s += x[i] * fp8_lut[w[i]];
@@ -526,12 +551,13 @@ static void fp8_gemv_task(void *vctx, int task, int worker) {
     (void)worker;
     const QCtx *c = vctx;
     int o0 = task * QGEMV_OUT, o1 = o0 + QGEMV_OUT < c->out ? o0 + QGEMV_OUT : c->out;
-    int fast = cpu_have_avx2();
+    int fast = cpu_have_avx2(), wide = cpu_have_avx512();
     for (int o = o0; o < o1; o++) {
         const uint8_t *w = (const uint8_t *)c->W->q.qweight + (size_t)o * c->in;
         for (int r = 0; r < c->rows; r++) {
             const float *x = c->x + (size_t)r * c->in;
-            float d = fast ? fp8_dot_avx2(x, w, c->in) : fp8_dot_scalar(x, w, c->in);
+            float d = wide ? fp8_dot_avx512(x, w, c->in)
+                    : fast ? fp8_dot_avx2(x, w, c->in) : fp8_dot_scalar(x, w, c->in);
             store_out(c, r, o, d * fp8_scale(c->W, o));
         }
     }

@@ -13,7 +13,9 @@
  *    right;
  *  - weights in a read-only file mapping (file_mapped = 1): after the
  *    repack the mapping's pages are no longer resident in this process
- *    (/proc/self/smaps) and still read back the same bytes.
+ *    (/proc/self/smaps) and still read back the same bytes;
+ *  - matmul_multi over AWQ weights (one digit preparation, one pool run)
+ *    equals separate matmul calls bit for bit.
  * On a CPU without AVX-512 VNNI (or FLAB_CPU_NO_AVX512=1) the same cases
  * run on the float kernels and the page-drop check prints SKIP.
  *
@@ -203,6 +205,59 @@ static void test_file_mapped_pages_dropped(void) {
     xf_quant_free(&q);
 }
 
+/* matmul_multi over AWQ weights (q/k/v-like: same in, different out; one
+ * with another group size, so not fused) equals separate matmul calls
+ * bit for bit, with biases, for decode and prefill rows. */
+static void test_matmul_multi(void) {
+    int outs[3] = {128, 24, 72}, groups[3] = {32, 32, 64}, in = 128;
+    XfQuant q[3];
+    FlabWeight *W[3], *B[3];
+    float *b[3];
+    for (int i = 0; i < 3; i++) {
+        q[i] = xf_quant_awq(outs[i], in, i == 1 ? 8 : 4, groups[i], rand01);
+        W[i] = BE->upload_qweight(BE, "w", &q[i].d);
+        b[i] = rand_x(1, outs[i]);
+        int64_t shape[1] = {outs[i]};
+        B[i] = BE->upload_weight(BE, "b", FLAB_F32, b[i], 1, shape);
+        REQUIRE(W[i] && B[i]);
+    }
+    int rows_list[3] = {1, 4, 6};
+    for (int ri = 0; ri < 3; ri++)
+        for (int n = 2; n <= 3; n++) {      /* n = 2: fusable; 3: group 64 joins */
+            int rows = rows_list[ri];
+            float *x = rand_x(rows, in);
+            FlabBuf *xb = BE->alloc(BE, (size_t)rows * in), *yb[3], *sb[3];
+            BE->upload(BE, xb, 0, x, (size_t)rows * in);
+            for (int i = 0; i < n; i++) {
+                yb[i] = BE->alloc(BE, (size_t)rows * outs[i]);
+                sb[i] = BE->alloc(BE, (size_t)rows * outs[i]);
+                CHECK(BE->matmul(BE, sb[i], xb, W[i], B[i], rows, 0) == 0);
+            }
+            CHECK(BE->matmul_multi(BE, n, yb, xb, (const FlabWeight *const *)W,
+                                   (const FlabWeight *const *)B, rows) == 0);
+            for (int i = 0; i < n; i++) {
+                size_t m = (size_t)rows * outs[i];
+                float *got = malloc(m * sizeof(float)), *want = malloc(m * sizeof(float));
+                BE->download_f32(BE, got, yb[i], 0, m);
+                BE->download_f32(BE, want, sb[i], 0, m);
+                CHECKF(memcmp(got, want, m * sizeof(float)) == 0, "rows %d n %d weight %d", rows,
+                       n, i);
+                free(got);
+                free(want);
+                BE->free_buf(BE, yb[i]);
+                BE->free_buf(BE, sb[i]);
+            }
+            BE->free_buf(BE, xb);
+            free(x);
+        }
+    for (int i = 0; i < 3; i++) {
+        BE->free_weight(BE, W[i]);
+        BE->free_weight(BE, B[i]);
+        free(b[i]);
+        xf_quant_free(&q[i]);
+    }
+}
+
 int main(void) {
     (void)xf_quant_fp8;                             /* FP8 is not repacked */
     BE = flab_backend_create("cpu", 2);
@@ -213,6 +268,7 @@ int main(void) {
     RUN(test_wide_range_x);
     RUN(test_nonfinite_x);
     RUN(test_file_mapped_pages_dropped);
+    RUN(test_matmul_multi);
     flab_backend_destroy(BE);
     return TEST_SUMMARY();
 }

@@ -415,17 +415,43 @@ static int aq_gemm_per(int nsb, int threads) {
 
 /* ---- the op ------------------------------------------------------------------ */
 
-int cpu_awq_matmul(CpuImpl *impl, const CpuAwqPack *p, float *y, const float *x,
-                  const float *bias, int rows, int accumulate) {
-    if (rows <= AQ_MAX_ROWS) {
-        AqX X;
-        if (aq_prepare_x(p, x, rows, &X)) return 1;
+/* Decode of n packs over the same x (q/k/v, gate/up): the digit planes are
+ * made once and one pool run covers every pack's tasks (one barrier). */
+typedef struct {
+    DecodeCtx d[FLAB_MATMUL_MULTI_MAX];
+    int first[FLAB_MATMUL_MULTI_MAX + 1];   /* pack i owns tasks [first[i], first[i+1]) */
+} MultiDecode;
+
+static void aq_multi_task(void *vctx, int task, int worker) {
+    const MultiDecode *m = vctx;
+    int i = 0;
+    while (task >= m->first[i + 1]) i++;
+    aq_decode_range((void *)&m->d[i], task - m->first[i], worker);
+}
+
+int cpu_awq_decode_multi(CpuImpl *impl, int n, const CpuAwqPack *const *p, float *const *y,
+                         const float *x, const float *const *bias, int rows, int accumulate) {
+    if (n < 1 || n > FLAB_MATMUL_MULTI_MAX || rows > AQ_MAX_ROWS) return 1;
+    for (int i = 1; i < n; i++)
+        if (p[i]->in != p[0]->in || p[i]->group != p[0]->group) return 1;
+    AqX X;
+    if (aq_prepare_x(p[0], x, rows, &X)) return 1;
+    MultiDecode m;
+    m.first[0] = 0;
+    for (int i = 0; i < n; i++) {
         int ntask = AQ_TASKS_PER_THREAD * impl->n_threads;
-        DecodeCtx c = {p, &X, y, bias, rows, accumulate, ntask < p->nsb ? ntask : p->nsb};
-        cpu_pool_run(impl->pool, c.ntask, aq_decode_range, &c);
-        aqx_free(&X);
-        return 0;
+        ntask = ntask < p[i]->nsb ? ntask : p[i]->nsb;
+        m.d[i] = (DecodeCtx){p[i], &X, y[i], bias ? bias[i] : NULL, rows, accumulate, ntask};
+        m.first[i + 1] = m.first[i] + ntask;
     }
+    cpu_pool_run(impl->pool, m.first[n], aq_multi_task, &m);
+    aqx_free(&X);
+    return 0;
+}
+
+int cpu_awq_matmul(CpuImpl *impl, const CpuAwqPack *p, float *y, const float *x,
+                   const float *bias, int rows, int accumulate) {
+    if (rows <= AQ_MAX_ROWS) return cpu_awq_decode_multi(impl, 1, &p, &y, x, &bias, rows, accumulate);
     int per = aq_gemm_per(p->nsb, impl->n_threads);
     cpu_scratch_reserve(impl, (size_t)p->in * AQ_SB * per);
     GemmCtx c = {p, x, y, bias, rows, accumulate, per, impl};

@@ -77,4 +77,9 @@ CpuAwqPack *cpu_awq_pack(CpuImpl *impl, const FlabQuantDesc *q);
 void cpu_awq_free(CpuAwqPack *p);
 int cpu_awq_matmul(CpuImpl *impl, const CpuAwqPack *p, float *y, const float *x,
                    const float *bias, int rows, int accumulate);
+/* Decode (rows <= 4) of n packed weights over the same x, one pool run; 1
+ * (nothing written) when it does not apply: more rows, packs with different
+ * in or group, a non-finite x. */
+int cpu_awq_decode_multi(CpuImpl *impl, int n, const CpuAwqPack *const *p, float *const *y,
+                         const float *x, const float *const *bias, int rows, int accumulate);
 #endif

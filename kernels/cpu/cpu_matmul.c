@@ -296,12 +296,31 @@ static int multi_check(const FlabBuf *y, const FlabBuf *x, const FlabWeight *W,
     return 0;
 }
 
+/* AWQ weights repacked for VNNI, decoded in one run (cpu_awq_decode_multi);
+ * 1 when that does not apply (the caller loops over cpu_matmul). */
+static int awq_multi(FlabBackend *be, int n, FlabBuf *const *y, const FlabBuf *x,
+                     const FlabWeight *const *W, const FlabWeight *const *bias, int rows) {
+    const CpuAwqPack *p[FLAB_MATMUL_MULTI_MAX];
+    float *yd[FLAB_MATMUL_MULTI_MAX];
+    const float *bd[FLAB_MATMUL_MULTI_MAX];
+    if (rows < 1) return 1;
+    for (int i = 0; i < n; i++) {
+        const FlabWeight *b = bias ? bias[i] : NULL;
+        if (!W[i]->quant || !W[i]->awq || multi_check(y[i], x, W[i], b, rows)) return 1;
+        p[i] = W[i]->awq;
+        yd[i] = y[i]->data;
+        bd[i] = b ? b->f32 : NULL;
+    }
+    return cpu_awq_decode_multi(cpu_impl(be), n, p, yd, x->data, bd, rows, 0);
+}
+
 int cpu_matmul_multi(FlabBackend *be, int n, FlabBuf *const *y, const FlabBuf *x,
                      const FlabWeight *const *W, const FlabWeight *const *bias, int rows) {
     if (n < 1 || n > FLAB_MATMUL_MULTI_MAX)
         return flab_fail("cpu: matmul_multi: %d weights (want 1..%d)", n,
                          FLAB_MATMUL_MULTI_MAX);
     if (!multi_fusable(n, W)) {
+        if (!awq_multi(be, n, y, x, W, bias, rows)) return 0;
         for (int i = 0; i < n; i++)
             if (cpu_matmul(be, y[i], x, W[i], bias ? bias[i] : NULL, rows, 0)) return -1;
         return 0;

@@ -13,9 +13,10 @@
  *    nibbles into floats with a byte shuffle, no int->float conversion:
  *    see awq4_panel_slots and NIBF).  At the end of the group it
  *    adds s[g,o] (a_o - z[g,o] S_g), S_g = sum_k x[k] over the group
- *    (computed once per call), to the worker's partial y: (q - z) s x summed
+ *    (computed once per call), to the group's partial y: (q - z) s x summed
  *    over k with the zero point applied once per group, not per weight.
- *    The workers' partial sums are added at the end.
+ *    The groups' partial sums are added at the end, in group order (the
+ *    result does not depend on the thread schedule).
  *  - prefill: a task dequantises a block of outputs, all input channels, to
  *    a float32 tile [in, nb] in its scratch (k-major, as qweight is) and
  *    runs sgemm(x, tile) into y's columns of that block.
@@ -111,7 +112,8 @@ typedef struct {
     const float *bias;
     const float *gsum;          /* AWQ: [rows, in/group] sums of x per group */
     const float *xs;            /* AWQ 4-bit decode: x * 2^AWQ4_XEXP (awq4_panel_slots) */
-    float *part[1];             /* AWQ decode: the running worker's partial y */
+    float *part[1];             /* AWQ decode: the running task's group's partial y */
+    float *parts;               /* AWQ decode: [in/group][rows, out] partial y per group */
     int rows, in, out, acc;
     int block;                  /* prefill: outputs / rows per task */
     CpuImpl *impl;
@@ -400,17 +402,19 @@ static void awq_gemv_avx2(const QCtx *c, int g, int o0, int o1) {
 }
 
 /* Tasks: groups x output chunks (c->block outputs, a multiple of 8); each
- * worker sums into its own partial y (its scratch: rows * out floats, then
- * the chunk's acc), reduced by cpu_qmatmul. */
+ * sums into its group's partial y (c->parts), reduced by awq_gemv in group
+ * order, so the result does not depend on which worker ran which task
+ * (per-worker partials made decode logits vary from run to run).  The
+ * worker's scratch holds the scalar tail's acc. */
 static void awq_gemv_task(void *vctx, int task, int worker) {
     const QCtx *c = vctx;
     int chunks = (c->out + c->block - 1) / c->block;
     int g = task / chunks, o0 = task % chunks * c->block;
     int o1 = o0 + c->block < c->out ? o0 + c->block : c->out;
-    float *part = c->impl->scratch[worker], *acc = part + (size_t)c->rows * c->out;
+    float *part = c->parts + (size_t)g * c->rows * c->out, *acc = c->impl->scratch[worker];
     int mid = cpu_have_avx2() ? o0 + (o1 - o0) / 8 * 8 : o0;
     if (mid > o0) {
-        QCtx cw = *c;               /* this worker's partial y */
+        QCtx cw = *c;               /* this group's partial y */
         cw.part[0] = part;
         awq_gemv_avx2(&cw, g, o0, mid);
     }
@@ -623,15 +627,16 @@ static void awq_gemv(CpuImpl *impl, QCtx *c) {
         for (size_t i = 0; i < ny_in(c); i++) xs[i] = c->x[i] * AWQ4_XSCALE;
         c->xs = xs;
     }
-    cpu_scratch_reserve(impl, ny + (size_t)c->block);
-    for (int w = 0; w < T; w++) memset(impl->scratch[w], 0, ny * sizeof(float));
+    cpu_scratch_reserve(impl, (size_t)c->block);
+    c->parts = flab_xcalloc((size_t)G * ny, sizeof(float));
     int chunks = (c->out + c->block - 1) / c->block;
     cpu_pool_run(impl->pool, G * chunks, awq_gemv_task, c);
     for (size_t i = 0; i < ny; i++) {
         float v = c->bias ? c->bias[i % (size_t)c->out] : 0.0f;
-        for (int w = 0; w < T; w++) v += impl->scratch[w][i];
+        for (int g = 0; g < G; g++) v += c->parts[(size_t)g * ny + i];
         c->y[i] = c->acc ? c->y[i] + v : v;
     }
+    free(c->parts);
     free(gs);
     free(xs);
 }
@@ -640,8 +645,8 @@ int cpu_qmatmul(FlabBackend *be, FlabBuf *y, const FlabBuf *x,
                 const FlabWeight *W, const float *bias, int rows, int accumulate) {
     CpuImpl *impl = cpu_impl(be);
     pthread_once(&fp8_lut_once, fp8_lut_fill);
-    QCtx c = {x->data, y->data, W, bias, NULL, NULL, {NULL}, rows, (int)W->cols, (int)W->rows,
-              accumulate, qgemm_block((int)W->rows, impl->n_threads), impl};
+    QCtx c = {x->data, y->data, W, bias, NULL, NULL, {NULL}, NULL, rows, (int)W->cols,
+              (int)W->rows, accumulate, qgemm_block((int)W->rows, impl->n_threads), impl};
     if (W->awq && !cpu_awq_matmul(impl, W->awq, y->data, x->data, bias, rows, accumulate))
         return 0;
     int awq = W->q.kind == FLAB_QUANT_AWQ;

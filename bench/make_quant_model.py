@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """bench/make_quant_model.py: quantized checkpoints for bench/bench_quant.sh.
 
-  make_quant_model.py OUT_DIR --from MODEL_DIR --method awq4|int8|fp8
+  make_quant_model.py OUT_DIR --from MODEL_DIR --method awq4|int8|fp8|f32
       quantizes every Linear of the blocks of a (bf16/f16/f32) checkpoint with
       tests/quant_ckpt.py (RTN with zero point, group 128, AutoAWQ GEMM
       packing; fp8 per channel); embeddings, norms, biases and lm_head are
       copied unchanged.  Tokenizer and generation config files are copied.
+      f32: every tensor widened to float32 (the unquantized baseline).
   make_quant_model.py OUT_DIR --random-awq4 [--hidden 4096 --layers 32
       --heads 32 --kv-heads 4 --intermediate 13440 --vocab 92416]
       a random INT4 AWQ checkpoint of that shape (default: CodeQwen1.5-7B),
@@ -55,6 +56,9 @@ def from_model(args):
     src = read_raw(os.path.join(args.src, "model.safetensors"))
     out = {}
     for name, (dt, arr) in src.items():
+        if args.method == "f32":
+            out[name] = ("F32", as_f32(dt, arr))
+            continue
         if not is_linear(name):
             out[name] = (dt, arr)
             continue
@@ -66,11 +70,14 @@ def from_model(args):
         for suffix, v in t.items():
             out[name[:-7] + "." + suffix] = v
     cfg = json.load(open(os.path.join(args.src, "config.json")))
-    cfg["quantization_config"] = (
-        {"quant_method": "fp8", "activation_scheme": "dynamic"} if args.method == "fp8" else
-        {"quant_method": "awq" if args.method == "awq4" else "flab_int8",
-         "bits": 4 if args.method == "awq4" else 8,
-         "group_size": args.group, "zero_point": True, "version": "gemm"})
+    if args.method == "f32":
+        cfg["torch_dtype"] = "float32"
+    else:
+        cfg["quantization_config"] = (
+            {"quant_method": "fp8", "activation_scheme": "dynamic"} if args.method == "fp8" else
+            {"quant_method": "awq" if args.method == "awq4" else "flab_int8",
+             "bits": 4 if args.method == "awq4" else 8,
+             "group_size": args.group, "zero_point": True, "version": "gemm"})
     os.makedirs(args.out, exist_ok=True)
     for f in os.listdir(args.src):
         if f.startswith("tokenizer") or f == "generation_config.json":
@@ -128,7 +135,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--from", dest="src")
-    ap.add_argument("--method", choices=["awq4", "int8", "fp8"], default="awq4")
+    ap.add_argument("--method", choices=["awq4", "int8", "fp8", "f32"], default="awq4")
     ap.add_argument("--group", type=int, default=128)
     ap.add_argument("--random-awq4", action="store_true")
     ap.add_argument("--hidden", type=int, default=4096)

@@ -193,8 +193,8 @@ static void test_file_mapped_pages_dropped(void) {
         CHECKF(before >= 256 && after == 0, "mapping resident %ld kB before the repack, %ld kB "
                "after", before, after);
     else
-        printf("SKIP test_file_mapped_pages_dropped: no AVX-512 VNNI here (or "
-               "FLAB_CPU_NO_AVX512=1): the float kernel keeps reading the mapping\n");
+        printf("SKIP test_file_mapped_pages_dropped: the VNNI path is off (no AVX-512 VNNI, or "
+               "FLAB_CPU_NO_AVX512 / FLAB_CPU_NO_AVX2 set): the float kernel reads the mapping\n");
     float *x = rand_x(7, in);
     CHECK(close_to_ref(&q, W, x, 1, "file mapped"));
     CHECK(close_to_ref(&q, W, x, 7, "file mapped"));

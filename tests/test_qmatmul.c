@@ -6,7 +6,8 @@
  * a scalar tail), FP8 per tensor / per channel with F32 / BF16 / F16 scales
  * and an input width with a non-multiple-of-8 tail; rows 1..4 (decode GEMV)
  * and 5, 17 (dequantised tile + sgemm); with and without bias and
- * accumulate.  tests/test_qmatmul_scalar.sh runs it again without AVX2.
+ * accumulate.  tests/test_qmatmul_modes.sh runs it again without AVX2 and
+ * without AVX-512.
  *
  * Tolerance: max |cpu - ref| <= 1e-5 x max |ref| + 1e-6, as tests/test_ops.c:
  * float32 sums of a few hundred terms; the group-wise zero-point fold

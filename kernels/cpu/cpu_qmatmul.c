@@ -13,10 +13,10 @@
  *    nibbles into floats with a byte shuffle, no int->float conversion:
  *    see awq4_panel_slots and NIBF).  At the end of the group it
  *    adds s[g,o] (a_o - z[g,o] S_g), S_g = sum_k x[k] over the group
- *    (computed once per call), to the group's partial y: (q - z) s x summed
- *    over k with the zero point applied once per group, not per weight.
- *    The groups' partial sums are added at the end, in group order (the
- *    result does not depend on the thread schedule).
+ *    (computed once per call), to its run of groups' partial y: (q - z) s x
+ *    summed over k with the zero point applied once per group, not per
+ *    weight.  The runs' partial sums are added at the end, in run order
+ *    (the result does not depend on the thread schedule).
  *  - prefill: a task dequantises a block of outputs, all input channels, to
  *    a float32 tile [in, nb] in its scratch (k-major, as qweight is) and
  *    runs sgemm(x, tile) into y's columns of that block.
@@ -112,8 +112,9 @@ typedef struct {
     const float *bias;
     const float *gsum;          /* AWQ: [rows, in/group] sums of x per group */
     const float *xs;            /* AWQ 4-bit decode: x * 2^AWQ4_XEXP (awq4_panel_slots) */
-    float *part[1];             /* AWQ decode: the running task's group's partial y */
-    float *parts;               /* AWQ decode: [in/group][rows, out] partial y per group */
+    float *part[1];             /* AWQ decode: the running task's partial y */
+    float *parts;               /* AWQ decode: [runs][rows, out] partial y per run of groups */
+    int runs;                   /* AWQ decode: runs of groups (awq_gemv_task) */
     int rows, in, out, acc;
     int block;                  /* prefill: outputs / rows per task */
     CpuImpl *impl;
@@ -401,24 +402,27 @@ static void awq_gemv_avx2(const QCtx *c, int g, int o0, int o1) {
     else awq_gemv_avx2_bits(c, g, o0, o1, 8);
 }
 
-/* Tasks: groups x output chunks (c->block outputs, a multiple of 8); each
- * sums into its group's partial y (c->parts), reduced by awq_gemv in group
- * order, so the result does not depend on which worker ran which task
- * (per-worker partials made decode logits vary from run to run).  The
+/* Tasks: runs of groups x output chunks (c->block outputs, a multiple of
+ * 8).  Run i covers groups [i G / R, (i + 1) G / R) in order and sums into
+ * its own partial y (c->parts + i rows out); awq_gemv adds the R partials
+ * in run order.  So the result does not depend on which worker ran which
+ * task (per-worker partials, as before session 3, made decode logits vary
+ * from run to run), and the partials stay few (R <= 4 threads).  The
  * worker's scratch holds the scalar tail's acc. */
 static void awq_gemv_task(void *vctx, int task, int worker) {
     const QCtx *c = vctx;
-    int chunks = (c->out + c->block - 1) / c->block;
-    int g = task / chunks, o0 = task % chunks * c->block;
+    int chunks = (c->out + c->block - 1) / c->block, G = c->in / c->W->q.group;
+    int run = task / chunks, o0 = task % chunks * c->block;
     int o1 = o0 + c->block < c->out ? o0 + c->block : c->out;
-    float *part = c->parts + (size_t)g * c->rows * c->out, *acc = c->impl->scratch[worker];
+    int g0 = (int)((long)G * run / c->runs), g1 = (int)((long)G * (run + 1) / c->runs);
+    float *part = c->parts + (size_t)run * c->rows * c->out, *acc = c->impl->scratch[worker];
     int mid = cpu_have_avx2() ? o0 + (o1 - o0) / 8 * 8 : o0;
-    if (mid > o0) {
-        QCtx cw = *c;               /* this group's partial y */
-        cw.part[0] = part;
-        awq_gemv_avx2(&cw, g, o0, mid);
+    QCtx cw = *c;                   /* this run's partial y */
+    cw.part[0] = part;
+    for (int g = g0; g < g1; g++) {
+        if (mid > o0) awq_gemv_avx2(&cw, g, o0, mid);
+        if (o1 > mid) awq_gemv_scalar(c, g, mid, o1, acc, part);
     }
-    if (o1 > mid) awq_gemv_scalar(c, g, mid, o1, acc, part);
 }
 
 /* ---- AWQ prefill: dequantised tile + sgemm -------------------------------- */
@@ -606,7 +610,7 @@ static float *group_sums(const float *x, int rows, int in, int group) {
 }
 
 /* Output chunk of an AWQ decode task: the whole row when there are enough
- * groups to keep every thread busy, else split so that tasks >= 4 x
+ * runs of groups to keep every thread busy, else split so that tasks >= 4 x
  * threads (multiple of 8 outputs). */
 static int awq_gemv_chunk(int out, int groups, int threads) {
     int want = 4 * threads, chunks = (want + groups - 1) / groups;
@@ -619,7 +623,8 @@ static size_t ny_in(const QCtx *c) { return (size_t)c->rows * c->in; }
 static void awq_gemv(CpuImpl *impl, QCtx *c) {
     int G = c->in / c->W->q.group, T = impl->n_threads;
     size_t ny = (size_t)c->rows * c->out;
-    c->block = awq_gemv_chunk(c->out, G, T);
+    c->runs = G < 4 * T ? G : 4 * T;
+    c->block = awq_gemv_chunk(c->out, c->runs, T);
     float *gs = group_sums(c->x, c->rows, c->in, c->W->q.group), *xs = NULL;
     c->gsum = gs;
     if (c->W->q.bits == 4 && cpu_have_avx2()) {   /* awq4_panel_slots' x' */
@@ -628,12 +633,12 @@ static void awq_gemv(CpuImpl *impl, QCtx *c) {
         c->xs = xs;
     }
     cpu_scratch_reserve(impl, (size_t)c->block);
-    c->parts = flab_xcalloc((size_t)G * ny, sizeof(float));
+    c->parts = flab_xcalloc((size_t)c->runs * ny, sizeof(float));
     int chunks = (c->out + c->block - 1) / c->block;
-    cpu_pool_run(impl->pool, G * chunks, awq_gemv_task, c);
+    cpu_pool_run(impl->pool, c->runs * chunks, awq_gemv_task, c);
     for (size_t i = 0; i < ny; i++) {
         float v = c->bias ? c->bias[i % (size_t)c->out] : 0.0f;
-        for (int g = 0; g < G; g++) v += c->parts[(size_t)g * ny + i];
+        for (int r = 0; r < c->runs; r++) v += c->parts[(size_t)r * ny + i];
         c->y[i] = c->acc ? c->y[i] + v : v;
     }
     free(c->parts);
@@ -645,7 +650,7 @@ int cpu_qmatmul(FlabBackend *be, FlabBuf *y, const FlabBuf *x,
                 const FlabWeight *W, const float *bias, int rows, int accumulate) {
     CpuImpl *impl = cpu_impl(be);
     pthread_once(&fp8_lut_once, fp8_lut_fill);
-    QCtx c = {x->data, y->data, W, bias, NULL, NULL, {NULL}, NULL, rows, (int)W->cols,
+    QCtx c = {x->data, y->data, W, bias, NULL, NULL, {NULL}, NULL, 0, rows, (int)W->cols,
               (int)W->rows, accumulate, qgemm_block((int)W->rows, impl->n_threads), impl};
     if (W->awq && !cpu_awq_matmul(impl, W->awq, y->data, x->data, bias, rows, accumulate))
         return 0;

@@ -1,7 +1,7 @@
 # tests/engine_lib.sh: helpers for the end-to-end shell tests of the real
 # ./flab (tests/test_engine_*.sh, the rule tests, ...), sourced from the
 # repository root.  Each check prints "PASS name" or "FAIL name: why"; every
-# test runs in its own temporary directory $ROOT (/tmp/flab-SCRIPT.XXXXXX),
+# test runs in its own temporary directory $ROOT (/tmp/flab-e2e.XXXXXX),
 # removed at exit; $REPO is the repository root.
 set -u
 FLAB=${FLAB:-$PWD/build/flab}
@@ -9,7 +9,7 @@ case "$FLAB" in /*) ;; *) FLAB=$PWD/$FLAB ;; esac
 REPO=$PWD
 export FLAB_PROGRESS=plain
 unset FLAB_CACHE FLAB_FILE
-ROOT=$(mktemp -d "/tmp/flab-${0##*/}.XXXXXX")
+ROOT=$(mktemp -d /tmp/flab-e2e.XXXXXX)
 trap 'rm -rf "$ROOT"' EXIT
 FAILS=0
 

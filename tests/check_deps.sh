@@ -9,23 +9,22 @@ PKGS="build-essential libsqlite3-dev libxxhash-dev xxhash libgit2-dev libinih-de
       python3 python3-venv sqlite3 git jq"
 TEST_PKGS="python3-torch python3-numpy nginx apache2-utils slurm-wlm munge"
 [ "${1:-}" = --test ] && PKGS="$PKGS $TEST_PKGS"
+# not_installed PKG...: sets MISSING to " p1 p2" for the ones not installed;
 # one dpkg-query for all (one `dpkg -s` per package took 0.5 s of every `make demo`)
-installed=" $(dpkg-query -W -f='${Package} ${db:Status-Status}\n' $PKGS 2>/dev/null |
-             awk '$2 == "installed" { printf "%s ", $1 }')"
-missing=""
-for p in $PKGS; do
-  case "$installed" in *" $p "*) ;; *) missing="$missing $p" ;; esac
-done
+not_installed() {
+  local installed p
+  installed=" $(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null |
+               awk '$2 == "installed" { printf "%s ", $1 }')"
+  MISSING=""
+  for p in "$@"; do
+    case "$installed" in *" $p "*) ;; *) MISSING="$MISSING $p" ;; esac
+  done
+}
+not_installed $PKGS; missing=$MISSING
 # Optional test toolchains (MultiPL-E's ruby and kotlin, chromium for the
 # report's render test): installed when we can, else their tests print SKIP.
 if [ "${1:-}" = --test ]; then
-  OPT_PKGS="ruby kotlin chromium"
-  opt_installed=" $(dpkg-query -W -f='${Package} ${db:Status-Status}\n' $OPT_PKGS 2>/dev/null |
-                   awk '$2 == "installed" { printf "%s ", $1 }')"
-  opt_missing=""
-  for p in $OPT_PKGS; do
-    case "$opt_installed" in *" $p "*) ;; *) opt_missing="$opt_missing $p" ;; esac
-  done
+  not_installed ruby kotlin chromium; opt_missing=$MISSING
   if [ -n "$opt_missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       echo "flab: installing optional test toolchains:$opt_missing"

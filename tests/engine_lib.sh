@@ -1,9 +1,12 @@
-# tests/engine_lib.sh: helpers for the engine's end-to-end shell tests.
-# Sourced by tests/test_engine_*.sh.  Each check prints "PASS name" or
-# "FAIL name: why"; every test runs in its own temporary directory.
+# tests/engine_lib.sh: helpers for the end-to-end shell tests of the real
+# ./flab (tests/test_engine_*.sh, the rule tests, ...), sourced from the
+# repository root.  Each check prints "PASS name" or "FAIL name: why"; every
+# test runs in its own temporary directory $ROOT (/tmp/flab-e2e.XXXXXX),
+# removed at exit; $REPO is the repository root.
 set -u
 FLAB=${FLAB:-$PWD/build/flab}
 case "$FLAB" in /*) ;; *) FLAB=$PWD/$FLAB ;; esac
+REPO=$PWD
 export FLAB_PROGRESS=plain
 unset FLAB_CACHE FLAB_FILE
 ROOT=$(mktemp -d /tmp/flab-e2e.XXXXXX)

@@ -11,17 +11,7 @@
 #  - a second build runs nothing;
 #  - -D ffn/mask.neurons=N rebuilds exactly ffn/mask and the targets that
 #    depend on it (the transitive dependents read from `flab graph`).
-set -u
-FLAB=${FLAB:-$PWD/build/flab}
-case "$FLAB" in /*) ;; *) FLAB=$PWD/$FLAB ;; esac
-export FLAB_PROGRESS=plain
-unset FLAB_CACHE FLAB_FILE
-REPO=$PWD
-ROOT=$(mktemp -d /tmp/flab-demo-test.XXXXXX)
-trap 'rm -rf "$ROOT"' EXIT
-FAILS=0
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
+. "$(dirname "$0")/engine_lib.sh"
 flab() { "$FLAB" -f "$ROOT/flabfile.ini" "$@"; }
 
 mkdir -p "$ROOT/tests/fixtures"

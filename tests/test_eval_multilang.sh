@@ -17,18 +17,9 @@
 #    BigCodeBench complete and instruct splits; completions are cut at the
 #    problem's own stop tokens, and each sample's outcome agrees with plain
 #    `ruby` run on prompt + completion + "\n" + tests outside the sandbox.
-set -u
-FLAB=${FLAB:-$PWD/build/flab}
-case "$FLAB" in /*) ;; *) FLAB=$PWD/$FLAB ;; esac
-export FLAB_PROGRESS=plain
-unset FLAB_CACHE FLAB_FILE
-REPO=$PWD
+. "$(dirname "$0")/engine_lib.sh"
 FX=$REPO/tests/fixtures/multipl
 BX=$REPO/tests/fixtures/bigcodebench
-ROOT=$(mktemp -d /tmp/flab-multilang.XXXXXX)
-trap 'rm -rf "$ROOT"' EXIT
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; }
 
 # expect_outcomes NAME CHECK_OUTPUT COMPLETIONS: SAMPLE lines vs "expect"
 expect_outcomes() {

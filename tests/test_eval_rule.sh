@@ -17,18 +17,8 @@
 #    with every original field and the same completions;
 #  - layer_search (samples = @d_correct, remove 1) builds from it;
 #  - a second build is a no-op.
-set -u
-FLAB=${FLAB:-$PWD/build/flab}
-case "$FLAB" in /*) ;; *) FLAB=$PWD/$FLAB ;; esac
+. "$(dirname "$0")/engine_lib.sh"
 PY=python3
-export FLAB_PROGRESS=plain
-unset FLAB_CACHE FLAB_FILE
-ROOT=$(mktemp -d /tmp/flab-evalrule.XXXXXX)
-trap 'rm -rf "$ROOT"' EXIT
-FAILS=0
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
-REPO=$PWD
 
 cd "$ROOT" || exit 1
 cp -r "$REPO/tests/fixtures/tiny-qwen2" model

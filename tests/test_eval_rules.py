@@ -8,19 +8,13 @@ problems only, to keep the suite fast (the full 150 is in
 bench/bench_eval_rules.sh: 118/150 expected).  Prints PASS/FAIL lines."""
 import json, os, subprocess, sys, tempfile
 
-from pyref import exit_code, report
+from pyref import FLAB, build_flabfile, exit_code, humaneval_passes, path_of, read_jsonl, report
 
-FLAB = os.environ.get("FLAB", "./flab")
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 MODEL = os.path.join(ROOT, "tests/fixtures/tiny-qwen2")
 DATA = os.path.join(ROOT, "data")
 STOPS = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
 N_CODEGEN, N_TRAIN = 12, 10
-
-
-def read_jsonl(path, n=None):
-    rows = [json.loads(l) for l in open(path) if l.strip()]
-    return rows[:n] if n else rows
 
 
 def cut(text):
@@ -36,64 +30,32 @@ def independent_completion(prompt):
     return cut(json.loads(out)["text"].replace("<|endoftext|>", ""))
 
 
-def independent_pass(p, completion):
-    prog = p["prompt"] + completion + "\n" + p["test"] + "\n" + "check(%s)\n" % p["entry_point"]
-    with tempfile.TemporaryDirectory() as d:
-        r = subprocess.run([sys.executable, "-c", prog], cwd=d, capture_output=True, timeout=20)
-    return r.returncode == 0
-
-
 def build(workdir, text):
-    with open(os.path.join(workdir, "flabfile.ini"), "w") as f:
-        f.write(text)
-    r = subprocess.run([FLAB, "build"], cwd=workdir, capture_output=True, text=True)
+    r = build_flabfile(workdir, text)
     if r.returncode:
         raise RuntimeError(r.stdout + r.stderr)
 
 
-def path_of(workdir, target):
-    return subprocess.run([FLAB, "path", target], cwd=workdir, capture_output=True,
-                          text=True, check=True).stdout.strip()
+def synth_stanza(name, rule, key, limit, *extra):
+    """A target of rule on the first limit synth-test problems (key names
+    the file: benchmark, problems or data), then the extra lines."""
+    return "\n".join(["[%s]" % name, "rule = " + rule, "model = " + MODEL,
+                      "%s = %s/synth-test.jsonl" % (key, DATA), "limit = %d" % limit,
+                      "max_new_tokens = 128", *extra]) + "\n"
 
 
-FLABFILE = """
-[ev]
-rule = eval
-model = {m}
-benchmark = {d}/synth-test.jsonl
-limit = {nc}
-max_new_tokens = 128
-batch_size = 5
-
-[dc]
-rule = filter_correct
-model = {m}
-problems = {d}/synth-test.jsonl
-limit = {nc}
-max_new_tokens = 128
-
-[rd_keep]
-rule = recover_data
-model = {m}
-data = {d}/synth-test.jsonl
-limit = {nt}
-max_new_tokens = 128
-
-[rd_drop]
-rule = recover_data
-model = {m}
-data = {d}/synth-test.jsonl
-limit = {nt}
-max_new_tokens = 128
-on_fail = drop
-"""
+FLABFILE = "\n" + "\n".join([
+    synth_stanza("ev", "eval", "benchmark", N_CODEGEN, "batch_size = 5"),
+    synth_stanza("dc", "filter_correct", "problems", N_CODEGEN),
+    synth_stanza("rd_keep", "recover_data", "data", N_TRAIN),
+    synth_stanza("rd_drop", "recover_data", "data", N_TRAIN, "on_fail = drop")])
 
 
 def test_codegen_family(w):
-    build(w, FLABFILE.format(m=MODEL, d=DATA, nc=N_CODEGEN, nt=N_TRAIN))
+    build(w, FLABFILE)
     probs = read_jsonl(os.path.join(DATA, "synth-test.jsonl"), N_CODEGEN)
     exp_comp = [independent_completion(p["prompt"]) for p in probs]
-    exp_pass = [independent_pass(p, c) for p, c in zip(probs, exp_comp)]
+    exp_pass = [humaneval_passes(p, c) for p, c in zip(probs, exp_comp)]
     ev = path_of(w, "ev")
     m = json.load(open(os.path.join(ev, "metrics.json")))
     samples = read_jsonl(os.path.join(ev, "samples.jsonl"))

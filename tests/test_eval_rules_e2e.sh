@@ -4,36 +4,25 @@
 # tiny fixture), filter_correct feeding nothing but checked, and a `report`
 # comparing the evals; then a no-op second build that runs nothing.
 . "$(dirname "$0")/engine_lib.sh"
-SRC=$(cd "$(dirname "$0")/.." && pwd)
 
+# synth_stanza NAME RULE KEY LIMIT: a target of RULE on the first LIMIT
+# synth-test problems (KEY = benchmark or problems)
+synth_stanza() {
+  printf '[%s]\nrule = %s\nmodel = %s\n%s = %s\nlimit = %s\nmax_new_tokens = 128\n\n' \
+    "$1" "$2" "$REPO/tests/fixtures/tiny-qwen2" "$3" "$REPO/data/synth-test.jsonl" "$4"
+}
 new_project evalrules
-cat > flabfile.ini <<INI
-[eval/a]
-rule = eval
-model = $SRC/tests/fixtures/tiny-qwen2
-benchmark = $SRC/data/synth-test.jsonl
-limit = 6
-max_new_tokens = 128
-
-[eval/b]
-rule = eval
-model = $SRC/tests/fixtures/tiny-qwen2
-benchmark = $SRC/data/synth-test.jsonl
-limit = 12
-max_new_tokens = 128
-
-[dcorrect]
-rule = filter_correct
-model = $SRC/tests/fixtures/tiny-qwen2
-problems = $SRC/data/synth-test.jsonl
-limit = 6
-max_new_tokens = 128
-
+{
+  synth_stanza eval/a eval benchmark 6
+  synth_stanza eval/b eval benchmark 12
+  synth_stanza dcorrect filter_correct problems 6
+  cat <<'INI'
 [cmp]
 rule = report
 evals = @eval/a @eval/b
 labels = original pruned
 INI
+} > flabfile.ini
 out=$("$FLAB" build 2>&1); rc=$?
 check build_ok test "$rc" = 0
 [ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'

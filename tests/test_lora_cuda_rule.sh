@@ -11,17 +11,8 @@
 #    relative L2 after 4 AdamW steps (fp32 on both, summation order differs;
 #    early AdamW steps are ~lr x sign(g), so a near-zero gradient can flip
 #    an entry's step: hence looser than the gradients' 1e-4) -- else SKIP.
-set -u
-FLAB=${FLAB:-$PWD/build/flab}
-case "$FLAB" in /*) ;; *) FLAB=$PWD/$FLAB ;; esac
-export FLAB_PROGRESS=plain
-unset FLAB_CACHE FLAB_FILE FLAB_RESUME_DIR
-ROOT=$(mktemp -d /tmp/flab-lora-cuda.XXXXXX)
-trap 'rm -rf "$ROOT"' EXIT
-FAILS=0
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
-REPO=$PWD
+. "$(dirname "$0")/engine_lib.sh"
+unset FLAB_RESUME_DIR
 cd "$ROOT" || exit 1
 cp -r "$REPO/tests/fixtures/tiny-qwen2" base
 head -16 "$REPO/data/synth-train.jsonl" > train.jsonl

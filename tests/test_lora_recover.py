@@ -13,20 +13,14 @@ file whose gold output is, for every other row, the answer the model gives
 Small limits keep it fast.  Prints PASS/FAIL lines."""
 import csv, json, os, subprocess, sys, tempfile
 
-from pyref import exit_code, report
+from pyref import FLAB, build_flabfile, exit_code, humaneval_passes, path_of, read_jsonl, report
 
-FLAB = os.environ.get("FLAB", "./flab")
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 MODEL = os.path.join(ROOT, "tests/fixtures/tiny-qwen2")
 DATA = os.path.join(ROOT, "data")
 STOPS = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
 N_CODE = N_CRUX = N_COT = 6   # one `limit` applies to every source
 MAXNEW = 96
-
-
-def read_jsonl(path, n=None):
-    rows = [json.loads(l) for l in open(path) if l.strip()]
-    return rows[:n] if n else rows
 
 
 def generate(prompt, stops):
@@ -39,13 +33,6 @@ def generate(prompt, stops):
     return text[:min(ends)] if ends else text
 
 
-def passes(p, completion):
-    prog = p["prompt"] + completion + "\n" + p["test"] + "\n" + "check(%s)\n" % p["entry_point"]
-    with tempfile.TemporaryDirectory() as d:
-        r = subprocess.run([sys.executable, "-c", prog], cwd=d, capture_output=True, timeout=20)
-    return r.returncode == 0
-
-
 def crux_prompt(t):
     return t["code"] + "\nassert %s(%s) == " % (t.get("entry_point", "f"), t["input"])
 
@@ -54,37 +41,16 @@ def em(a, b):
     return a.strip().replace('"', "'") == b.strip().replace('"', "'")
 
 
-def build(workdir, text):
-    with open(os.path.join(workdir, "flabfile.ini"), "w") as f:
-        f.write(text)
-    r = subprocess.run([FLAB, "build"], cwd=workdir, capture_output=True, text=True)
-    return r
-
-
-def path_of(workdir, target):
-    return subprocess.run([FLAB, "path", target], cwd=workdir, capture_output=True,
-                          text=True, check=True).stdout.strip()
-
-
-FLABFILE = """
-[mix]
-rule = recover_data
+# [mix] and [mix_drop]: the same mixture, the second dropping failed rows
+MIX = """rule = recover_data
 model = {m}
 data = {d}/synth-test.jsonl
 crux = {crux}
 cot = {d}/humaneval_cot.csv
 limit = {lim}
 max_new_tokens = {mx}
-
-[mix_drop]
-rule = recover_data
-model = {m}
-data = {d}/synth-test.jsonl
-crux = {crux}
-cot = {d}/humaneval_cot.csv
-limit = {lim}
-max_new_tokens = {mx}
-on_fail = drop
+"""
+FLABFILE = "\n[mix]\n" + MIX + "\n[mix_drop]\n" + MIX + """on_fail = drop
 
 [cot_only]
 rule = recover_data
@@ -99,7 +65,7 @@ def expected(crux_rows):
     want = []
     for p in code:
         c = generate(p["prompt"], STOPS)
-        ok = passes(p, c)
+        ok = humaneval_passes(p, c)
         want.append({"task_id": p["task_id"], "kind": "code", "prompt": p["prompt"],
                      "target": c if ok else p["canonical_solution"],
                      "source": "model" if ok else "reference"})
@@ -132,7 +98,7 @@ def crux_file(w):
 def main():
     with tempfile.TemporaryDirectory() as w:
         crux, crux_rows = crux_file(w)
-        r = build(w, FLABFILE.format(m=MODEL, d=DATA, crux=crux, lim=N_CODE, mx=MAXNEW))
+        r = build_flabfile(w, FLABFILE.format(m=MODEL, d=DATA, crux=crux, lim=N_CODE, mx=MAXNEW))
         if r.returncode:
             report("recover_mixture_build", False, r.stdout + r.stderr)
             return
@@ -169,7 +135,7 @@ def main():
         co = json.load(open(os.path.join(path_of(w, "cot_only"), "metrics.json")))
         report("recover_cot_only_no_model", co["n"] == 2 and co["replaced"] == 0
               and "efficiency" not in co, json.dumps(co)[:300])
-        r = build(w, "[none]\nrule = recover_data\nmodel = %s\n" % MODEL)
+        r = build_flabfile(w, "[none]\nrule = recover_data\nmodel = %s\n" % MODEL)
         report("recover_no_source_error", r.returncode != 0 and "no training set" in r.stdout + r.stderr,
               (r.stdout + r.stderr)[-300:])
         print("# mixture: %d rows, %d from the model (code %d/%d, output %d/%d, cot 0/%d)" % (

@@ -13,19 +13,10 @@
 #  - flab gc removes abandoned resume folders (a key no longer in the
 #    flabfile, a committed key), keeps the one of a current unbuilt target
 #    and anything that is not a key; --dry-run removes nothing.
-set -u
-FLAB=${FLAB:-$PWD/build/flab}
-case "$FLAB" in /*) ;; *) FLAB=$PWD/$FLAB ;; esac
+. "$(dirname "$0")/engine_lib.sh"
+unset FLAB_RESUME_DIR
 TOOLS=${FLAB_BUILD:-$PWD/build}/tests/tools
 PY=${PYTHON:-python3}; case "$PY" in /*|python3) ;; *) PY=$PWD/$PY ;; esac
-export FLAB_PROGRESS=plain
-unset FLAB_CACHE FLAB_FILE FLAB_RESUME_DIR
-ROOT=$(mktemp -d /tmp/flab-lora.XXXXXX)
-trap 'rm -rf "$ROOT"' EXIT
-FAILS=0
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
-REPO=$PWD
 
 cd "$ROOT" || exit 1
 cp -r "$REPO/tests/fixtures/tiny-qwen2" base
@@ -33,14 +24,8 @@ if ! "$TOOLS/ckpt_prune" base pruned --drop 2,5 >prune.log 2>&1; then
   fail prune_fixture "$(cat prune.log)"; exit 1
 fi
 head -96 "$REPO/data/synth-train.jsonl" > train.jsonl
-cat > flabfile.ini <<'INI'
-[recdata]
-rule = command
-inputs = train.jsonl
-run = cp "$FLAB_IN_1" "$FLAB_OUT/train.jsonl"
-
-[recover]
-rule = lora_train
+# recover and recover_ck: the same training, without and with checkpointing
+RECOVER='rule = lora_train
 model = pruned
 data = @recdata
 r = 8
@@ -51,7 +36,15 @@ batch_size = 4
 max_len = 96
 max_steps = 25
 warmup = 2
-threads = 1
+threads = 1'
+cat > flabfile.ini <<INI
+[recdata]
+rule = command
+inputs = train.jsonl
+run = cp "\$FLAB_IN_1" "\$FLAB_OUT/train.jsonl"
+
+[recover]
+$RECOVER
 
 [merged]
 rule = merge
@@ -59,18 +52,7 @@ model = pruned
 adapter = @recover
 
 [recover_ck]
-rule = lora_train
-model = pruned
-data = @recdata
-r = 8
-alpha = 16
-dropout = 0
-lr = 2e-3
-batch_size = 4
-max_len = 96
-max_steps = 25
-warmup = 2
-threads = 1
+$RECOVER
 checkpointing = true
 INI
 if "$FLAB" build >build.log 2>&1; then pass lora_build; else fail lora_build "$(tail -5 build.log)"; fi

@@ -6,9 +6,14 @@
 # data/synth-test.jsonl works, bad parameters fail with clear messages, and
 # a search streamed under max_memory_mb gives the resident one's plan.
 . "$(dirname "$0")/engine_lib.sh"
-REPO=$PWD
 PY=${PYTHON:-python3}
 FIX=$REPO/tests/fixtures/tiny-qwen2
+# search NAME RULE SAMPLES [LINE...]: a layer_search or ffn_search stanza on
+# the fixture with the given "key = value" lines, on the CPU with 2 threads
+search() {
+  printf '[%s]\nrule = %s\nmodel = %s\nsamples = %s\n' "$1" "$2" "$FIX" "$3"; shift 3
+  printf '%s\n' "$@" 'device = cpu' 'threads = 2' ''
+}
 
 new_project prune
 # 3 of the golden calibration sequences, as {"ids": [...]} lines
@@ -19,40 +24,12 @@ for ids in g["ids"][:3]:
     print(json.dumps({"ids": ids}))
 PY
 head -n 4 "$REPO/data/synth-test.jsonl" > synth.jsonl
-cat > flabfile.ini <<INI
-[plan]
-rule = layer_search
-model = $FIX
-samples = calib.jsonl
-remove = 1
-device = cpu
-threads = 2
-
-[mask]
-rule = ffn_search
-model = $FIX
-samples = calib.jsonl
-plan = @plan
-neurons = 128
-candidates = top bottom middle
-device = cpu
-threads = 2
-
-[pruned]
-rule = apply
-model = $FIX
-plan = @plan
-mask = @mask
-
-[plan_synth]
-rule = layer_search
-model = $FIX
-samples = synth.jsonl
-objective = cosine
-remove = 2
-device = cpu
-threads = 2
-INI
+{
+  search plan layer_search calib.jsonl 'remove = 1'
+  search mask ffn_search calib.jsonl 'plan = @plan' 'neurons = 128' 'candidates = top bottom middle'
+  printf '[pruned]\nrule = apply\nmodel = %s\nplan = @plan\nmask = @mask\n\n' "$FIX"
+  search plan_synth layer_search synth.jsonl 'objective = cosine' 'remove = 2'
+} > flabfile.ini
 
 out=$("$FLAB" build pruned 2>&1); rc=$?
 check build_succeeds [ $rc = 0 ]
@@ -89,22 +66,13 @@ assert p['objective'] == 'cosine' and p['mode'] == 'oneshot' and len(p['removed'
 
 # a D_correct-shaped artifact: a directory holding correct.jsonl
 cat >> flabfile.ini <<INI
-
 [dcorrect]
 rule = command
 inputs = synth.jsonl
 run = $PY -c "import json,sys; [print(json.dumps(dict(json.loads(l), completion=json.loads(l)['canonical_solution']))) for l in open(sys.argv[1])]" "\$FLAB_IN_1" > "\$FLAB_OUT/correct.jsonl"
 
-[plan_dcorrect]
-rule = layer_search
-model = $FIX
-samples = @dcorrect
-objective = perplexity
-remove = 1
-positions = completion
-device = cpu
-threads = 2
 INI
+search plan_dcorrect layer_search @dcorrect 'objective = perplexity' 'remove = 1' 'positions = completion' >> flabfile.ini
 out=$("$FLAB" build plan_dcorrect 2>&1); rc=$?
 check d_correct_dir_samples [ $rc = 0 ]
 [ $rc = 0 ] || echo "$out" | tail -20
@@ -115,7 +83,6 @@ assert p['objective'] == 'perplexity' and p['score'] == 'nll' and len(p['rounds'
 # apply: a mask made for another plan, and a broken plan file
 echo '{"removed": [0, 0]}' > bad_plan.json
 cat >> flabfile.ini <<INI
-
 [other_plan]
 rule = command
 run = echo '{"removed": [$(( ($($PY -c "import json;print(json.load(open('$P'))['removed'][0])") + 1) % 8 ))]}' > "\$FLAB_OUT/plan.json"
@@ -138,6 +105,7 @@ samples = calib.jsonl
 plan = bad_plan.json
 neurons = 8
 strategy = top
+
 INI
 out=$("$FLAB" build pruned_mismatch 2>&1)
 check apply_mask_for_other_plan grep -q 'made for another plan' <<< "$out"
@@ -146,47 +114,12 @@ out=$("$FLAB" build pruned_badplan 2>&1)
 check apply_bad_plan grep -q 'bad_plan.json: "removed": bad layer' <<< "$out"
 out=$("$FLAB" build mask_badplan 2>&1)
 check ffn_bad_plan grep -q 'bad_plan.json: "removed": bad layer' <<< "$out"
-cat >> flabfile.ini <<INI
-
-[taylor]
-rule = layer_search
-model = $FIX
-samples = calib.jsonl
-objective = taylor
-remove = 2
-device = cpu
-threads = 2
-
-[taylor_oneshot]
-rule = layer_search
-model = $FIX
-samples = calib.jsonl
-objective = taylor
-mode = oneshot
-remove = 2
-device = cpu
-threads = 2
-
-[fisher]
-rule = ffn_search
-model = $FIX
-samples = calib.jsonl
-plan = @taylor
-neurons = 8
-strategy = fisher
-device = cpu
-threads = 2
-
-[fisher_auto]
-rule = ffn_search
-model = $FIX
-samples = calib.jsonl
-neurons = 64
-strategy = auto
-candidates = top fisher magnitude
-device = cpu
-threads = 2
-INI
+{
+  search taylor layer_search calib.jsonl 'objective = taylor' 'remove = 2'
+  search taylor_oneshot layer_search calib.jsonl 'objective = taylor' 'mode = oneshot' 'remove = 2'
+  search fisher ffn_search calib.jsonl 'plan = @taylor' 'neurons = 8' 'strategy = fisher'
+  search fisher_auto ffn_search calib.jsonl 'neurons = 64' 'strategy = auto' 'candidates = top fisher magnitude'
+} >> flabfile.ini
 out=$("$FLAB" build taylor taylor_oneshot fisher fisher_auto 2>&1); rc=$?
 check gradient_builds_succeed [ $rc = 0 ]
 [ $rc = 0 ] || echo "$out" | tail -20
@@ -226,36 +159,11 @@ assert len(m['kept']) == 8 and all(len(v) == 448 for v in m['kept'].values())"
 # streamed under max_memory_mb: a 128-token chunk's state is 1.9 MB
 # (reference logits + 9 residuals), so max_memory_mb = 2 streams the 3
 # samples in 3 batches; same chunks resident give the same plan, bit for bit
-cat >> flabfile.ini <<INI
-
-[plan_chunked]
-rule = layer_search
-model = $FIX
-samples = calib.jsonl
-remove = 2
-chunk_tokens = 128
-device = cpu
-threads = 2
-
-[plan_streamed]
-rule = layer_search
-model = $FIX
-samples = calib.jsonl
-remove = 2
-chunk_tokens = 128
-max_memory_mb = 2
-device = cpu
-threads = 2
-
-[plan_too_small]
-rule = layer_search
-model = $FIX
-samples = calib.jsonl
-chunk_tokens = 128
-max_memory_mb = 1
-device = cpu
-threads = 2
-INI
+{
+  search plan_chunked layer_search calib.jsonl 'remove = 2' 'chunk_tokens = 128'
+  search plan_streamed layer_search calib.jsonl 'remove = 2' 'chunk_tokens = 128' 'max_memory_mb = 2'
+  search plan_too_small layer_search calib.jsonl 'chunk_tokens = 128' 'max_memory_mb = 1'
+} >> flabfile.ini
 out=$("$FLAB" build plan_chunked plan_streamed 2>&1); rc=$?
 check streamed_build_succeeds [ $rc = 0 ]
 [ $rc = 0 ] || echo "$out" | tail -20

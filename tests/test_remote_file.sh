@@ -4,7 +4,6 @@
 # concurrent pushes of the same artifacts from two caches (consistent remote,
 # no temp files left), a corrupt object refused, bad URLs.  docs/REMOTE.md.
 cd "$(dirname "$0")/.." || exit 1
-REPO=$PWD
 . tests/engine_lib.sh
 . tests/remote_lib.sh
 export FLAB_CACHE_FSYNC=0

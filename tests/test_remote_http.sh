@@ -5,7 +5,6 @@
 # wrong credentials, server down, corrupt and truncated objects, concurrent
 # pushes, resumed downloads, push = true, --no-remote.  See docs/REMOTE.md.
 cd "$(dirname "$0")/.." || exit 1
-REPO=$PWD
 . tests/engine_lib.sh
 . tests/remote_lib.sh
 if ! have_nginx; then echo "SKIP test_remote_http: nginx not installed"; exit 0; fi

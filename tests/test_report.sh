@@ -12,17 +12,9 @@
 #  - the page is self-contained (no script, no external URL);
 #  - headless Chromium renders it (screenshot) and its DOM text has the
 #    headers, numbers and chart titles (SKIP line when chromium is absent).
-set -u
-FLAB=${FLAB:-$PWD/build/flab}
-case "$FLAB" in /*) ;; *) FLAB=$PWD/$FLAB ;; esac
-export FLAB_PROGRESS=plain FLAB_CACHE_FSYNC=0
-unset FLAB_CACHE FLAB_FILE
-ROOT=$(mktemp -d /tmp/flab-report-test.XXXXXX)
+. "$(dirname "$0")/engine_lib.sh"
+export FLAB_CACHE_FSYNC=0
 trap 'chmod -R u+w "$ROOT" 2>/dev/null; rm -rf "$ROOT"' EXIT
-FAILS=0
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
-check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n" "$*"; fi; }
 flab() { "$FLAB" -f "$ROOT/flabfile.ini" "$@"; }
 has() { grep -qF -- "$2" "$1"; }
 

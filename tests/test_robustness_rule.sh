@@ -15,17 +15,7 @@
 #    2: new_lines has 2 seeds, FuncRenameCamelCase (deterministic) 1;
 #  - a second build is a no-op; an unknown perturbation name fails at load
 #    with file:line and the list of valid names.
-set -u
-FLAB=${FLAB:-$PWD/build/flab}
-case "$FLAB" in /*) ;; *) FLAB=$PWD/$FLAB ;; esac
-export FLAB_PROGRESS=plain
-unset FLAB_CACHE FLAB_FILE
-ROOT=$(mktemp -d /tmp/flab-robust.XXXXXX)
-trap 'rm -rf "$ROOT"' EXIT
-FAILS=0
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
-REPO=$PWD
+. "$(dirname "$0")/engine_lib.sh"
 
 cd "$ROOT" || exit 1
 cp -r "$REPO/tests/fixtures/tiny-qwen2" model

@@ -20,41 +20,20 @@ if ! slurm_start "$ROOT/cluster"; then fail slurm_start "daemons did not come up
 pass slurm_start
 
 new_project slurm
-cat > flabfile.ini <<'INI'
-[flab]
-executor = slurm
-cpus = 1
-
-[a]
-rule = command
-run = echo a > $FLAB_OUT/a.txt
-
-[b]
-rule = command
-inputs = @a
-mem = 100M
-time = 5
-run = cat $FLAB_IN_1/a.txt > $FLAB_OUT/b.txt; echo b >> $FLAB_OUT/b.txt
-
-[c]
-rule = command
-inputs = @a
-run = cat $FLAB_IN_1/a.txt > $FLAB_OUT/c.txt; echo c >> $FLAB_OUT/c.txt
-
-[d]
-rule = command
-inputs = @b @c
-run = cat $FLAB_IN_1/b.txt $FLAB_IN_2/c.txt > $FLAB_OUT/d.txt
-
-[x]
-rule = command
-run = echo x > $FLAB_OUT/x.txt
-
-[y]
-rule = command
-inputs = @x
-run = cat $FLAB_IN_1/x.txt > $FLAB_OUT/y.txt; echo y >> $FLAB_OUT/y.txt
-INI
+# leaf NAME: a command target writing NAME.txt ("NAME");
+# after NAME INPUT [LINE...]: INPUT's text file plus the line "NAME"
+leaf() { printf '[%s]\nrule = command\nrun = echo %s > $FLAB_OUT/%s.txt\n\n' "$1" "$1" "$1"; }
+after() {
+  local n=$1 in=$2; shift 2
+  printf '[%s]\nrule = command\ninputs = @%s\n' "$n" "$in"; [ $# = 0 ] || printf '%s\n' "$@"
+  printf 'run = cat $FLAB_IN_1/%s.txt > $FLAB_OUT/%s.txt; echo %s >> $FLAB_OUT/%s.txt\n\n' "$in" "$n" "$n" "$n"
+}
+{
+  printf '[flab]\nexecutor = slurm\ncpus = 1\n\n'
+  leaf a; after b a 'mem = 100M' 'time = 5'; after c a
+  printf '[d]\nrule = command\ninputs = @b @c\nrun = cat $FLAB_IN_1/b.txt $FLAB_IN_2/c.txt > $FLAB_OUT/d.txt\n\n'
+  leaf x; after y x
+} > flabfile.ini
 out=$("$FLAB" build 2>&1); rc=$?
 check build_ok [ "$rc" = 0 ]
 check six_jobs_submitted [ "$(grep -c 'submitted .* as Slurm job' <<<"$out")" = 6 ]

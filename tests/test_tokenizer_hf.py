@@ -139,13 +139,14 @@ def run_tool(tok_path, records, flags):
             return f.read(), r.stderr.decode()
 
 
-def flab_encode(tok_path, texts, parse_special, add_special):
-    flags = ([] if parse_special else ["--no-parse-special"]) + ([] if add_special else ["--no-add-special"])
-    recs = []
-    for t in texts:
-        b = t.encode("utf-8")
-        recs.append(struct.pack("<I", len(b)) + b)
-    data, err = run_tool(tok_path, recs, flags)
+def text_records(texts):
+    """Each text as the tool reads it: a u32 byte count, then its UTF-8 bytes."""
+    return [struct.pack("<I", len(b)) + b for b in (t.encode("utf-8") for t in texts)]
+
+
+def split_records(data, item_size):
+    """The tool's output records: a u32 count then count items of item_size
+    bytes each (a count of 0xFFFFFFFF: that input failed, None)."""
     out, off = [], 0
     while off < len(data):
         (n,) = struct.unpack_from("<I", data, off)
@@ -153,24 +154,25 @@ def flab_encode(tok_path, texts, parse_special, add_special):
         if n == 0xFFFFFFFF:
             out.append(None)
             continue
-        out.append(list(struct.unpack_from(f"<{n}i", data, off)))
-        off += 4 * n
-    return out, err
+        if off + item_size * n > len(data):
+            raise RuntimeError(f"tokenize_batch output cut short at byte {off}")
+        out.append(data[off:off + item_size * n])
+        off += item_size * n
+    return out
+
+
+def flab_encode(tok_path, texts, parse_special, add_special):
+    flags = ([] if parse_special else ["--no-parse-special"]) + ([] if add_special else ["--no-add-special"])
+    recs = text_records(texts)
+    data, err = run_tool(tok_path, recs, flags)
+    return [None if r is None else list(struct.unpack(f"<{len(r) // 4}i", r))
+            for r in split_records(data, 4)], err
 
 
 def flab_decode(tok_path, id_lists, skip_special):
     recs = [struct.pack(f"<I{len(ids)}i", len(ids), *ids) for ids in id_lists]
     data, err = run_tool(tok_path, recs, ["--decode"] + (["--skip-special"] if skip_special else []))
-    out, off = [], 0
-    while off < len(data):
-        (n,) = struct.unpack_from("<I", data, off)
-        off += 4
-        if n == 0xFFFFFFFF:
-            out.append(None)
-            continue
-        out.append(data[off:off + n].decode("utf-8"))
-        off += n
-    return out
+    return [None if r is None else r.decode("utf-8") for r in split_records(data, 1)]
 
 
 def hf_encode(tok, texts, parse_special, add_special):
@@ -312,10 +314,7 @@ def train_sp(d, corpus):
 
 
 def flab_pieces(tok_path, texts):
-    recs = []
-    for t in texts:
-        b = t.encode("utf-8")
-        recs.append(struct.pack("<I", len(b)) + b)
+    recs = text_records(texts)
     data, err = run_tool(tok_path, recs, ["--pieces"])
     out, off = [], 0
     while off < len(data):

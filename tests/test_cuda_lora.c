@@ -219,11 +219,10 @@ static void test_cuda_lora_bf16_storage(void) {
 
 static void test_cuda_lora_golden(void) {
     XfGolden gd;
-    REQUIREF(!xf_golden_load(&gd), "%s", flab_errmsg());
-    const cJSON *lj = cJSON_GetObjectItem(gd.json, "lora");
     int n;
-    int32_t *ids = xf_ids(cJSON_GetObjectItem(lj, "ids"), &n);
-    double gold = cJSON_GetObjectItem(lj, "loss")->valuedouble;
+    int32_t *ids;
+    double gold;
+    REQUIREF(!xf_lora_golden(&gd, &ids, &n, &gold), "%s", flab_errmsg());
     LoraModel *m = xf_lora_fixture();
     SafeTensors *gs = NULL;
     LoraCuda *g = NULL;

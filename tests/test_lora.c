@@ -19,11 +19,10 @@
 
 static void test_golden_loss_and_grads(void) {
     XfGolden g;
-    REQUIREF(!xf_golden_load(&g), "%s", flab_errmsg());
-    const cJSON *lj = cJSON_GetObjectItem(g.json, "lora");
     int n;
-    int32_t *ids = xf_ids(cJSON_GetObjectItem(lj, "ids"), &n);
-    double gold = cJSON_GetObjectItem(lj, "loss")->valuedouble;
+    int32_t *ids;
+    double gold;
+    REQUIREF(!xf_lora_golden(&g, &ids, &n, &gold), "%s", flab_errmsg());
     LoraModel *m = xf_lora_fixture();
     SafeTensors *gs = NULL;
     if (!m || st_open_file(XF_FIXTURE "/lora_grads.safetensors", &gs)) {

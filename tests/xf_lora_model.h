@@ -33,6 +33,17 @@ static inline LoraModel *xf_lora_fixture(void) {
     return m;
 }
 
+/* golden.json's `lora` case: its token ids (malloc'd, *n of them) and its
+ * loss; g holds the goldens until xf_golden_free.  0, or -1 with
+ * flab_errmsg() set. */
+static inline int xf_lora_golden(XfGolden *g, int32_t **ids, int *n, double *gold) {
+    if (xf_golden_load(g)) return -1;
+    const cJSON *lj = cJSON_GetObjectItem(g->json, "lora");
+    *ids = xf_ids(cJSON_GetObjectItem(lj, "ids"), n);
+    *gold = cJSON_GetObjectItem(lj, "loss")->valuedouble;
+    return 0;
+}
+
 /* Fills every adapted module's B with 0.3 * uniform[-1, 1) from the xorshift
  * seeded with `seed`, layer by layer: the same seed gives two models of one
  * geometry the same B. */

@@ -1,27 +1,12 @@
 /* tests/model_testlib.h: helpers of the model-file tests (test_checkpoint.c,
- * test_config.c, test_safetensors.c, test_safetensors_fuzz.c): one scratch
- * directory per test binary, paths inside it, and byte-for-byte file
- * comparison.  Test-only; header-only so each test binary includes it. */
+ * test_safetensors.c): paths inside the scratch directory and byte-for-byte
+ * file comparison.  Test-only; header-only so each test binary includes it. */
 #ifndef FLAB_TESTS_MODEL_TESTLIB_H
 #define FLAB_TESTS_MODEL_TESTLIB_H
 #include "util/file.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Creates a fresh directory from tmpl ("/tmp/name-XXXXXX") into dir (cap
- * bytes); 0, or -1 when it could not. */
-static inline int mt_tmpdir_make(char *dir, size_t cap, const char *tmpl) {
-    snprintf(dir, cap, "%s", tmpl);
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-/* rm -rf dir; 0 when removed. */
-static inline int mt_tmpdir_remove(const char *dir) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) != 0 ? -1 : 0;
-}
 
 /* dir/name in one of four rotating static buffers: valid until the fourth
  * call after this one, so a call may take two or three such paths. */

@@ -3,6 +3,7 @@
 #include "model/checkpoint.h"
 #include "model/tensor_select.h"
 #include "tests/model_testlib.h"
+#include "tests/scratch_testlib.h"
 #include "tests/testlib.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -225,7 +226,7 @@ static void test_select_rows_cols(void) {
 }
 
 int main(void) {
-    if (mt_tmpdir_make(tmpdir, sizeof tmpdir, "/tmp/flab-ckpt-XXXXXX")) return 1;
+    if (scratch_make(tmpdir, sizeof tmpdir, "/tmp/flab-ckpt-XXXXXX")) return 1;
     RUN(test_open_fixture);
     RUN(test_write_unchanged);
     RUN(test_write_layer_pruned);
@@ -233,6 +234,6 @@ int main(void) {
     RUN(test_write_id_map);
     RUN(test_open_mismatch);
     RUN(test_select_rows_cols);
-    if (mt_tmpdir_remove(tmpdir)) return 1;
+    if (scratch_remove(tmpdir)) return 1;
     return TEST_SUMMARY();
 }

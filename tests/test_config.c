@@ -1,6 +1,6 @@
 /* tests/test_config.c: config.json loading, validation and rewriting. */
 #include "model/config.h"
-#include "tests/model_testlib.h"
+#include "tests/scratch_testlib.h"
 #include "tests/testlib.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -251,7 +251,7 @@ static void test_write_layer_types(void) {
 }
 
 int main(void) {
-    if (mt_tmpdir_make(tmpdir, sizeof tmpdir, "/tmp/flab-cfg-XXXXXX")) return 1;
+    if (scratch_make(tmpdir, sizeof tmpdir, "/tmp/flab-cfg-XXXXXX")) return 1;
     RUN(test_fixture);
     RUN(test_qwen_defaults_and_eos);
     RUN(test_llama);
@@ -259,6 +259,6 @@ int main(void) {
     RUN(test_missing_and_malformed);
     RUN(test_write_keeps_unknown_keys);
     RUN(test_write_layer_types);
-    if (mt_tmpdir_remove(tmpdir)) return 1;
+    if (scratch_remove(tmpdir)) return 1;
     return TEST_SUMMARY();
 }

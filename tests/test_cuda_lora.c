@@ -72,7 +72,7 @@ static void pair_close(Pair *p) {
     lora_cuda_free(p->g);
     lora_model_free(p->cpu);
     lora_model_free(p->gm);
-    CHECK(xf_rmtree(p->dir) == 0);
+    CHECK(scratch_remove(p->dir) == 0);
 }
 
 /* Worst relative L2 of slot s (0 A/B, 1 grads, 2 m, 3 v) over every tensor. */
@@ -168,7 +168,7 @@ static void test_cuda_lora_checkpointing(void) {
            lora_cuda_activation_bytes(gb), lora_cuda_activation_bytes(ga));
     lora_cuda_free(ga); lora_cuda_free(gb);
     lora_model_free(a); lora_model_free(b);
-    CHECK(xf_rmtree(dir) == 0);
+    CHECK(scratch_remove(dir) == 0);
 }
 
 /* bf16 checkpoint: the device stores the matrices in bf16 and expands them

@@ -185,7 +185,7 @@ static void fd_check(int gqa, unsigned mask) {
         }
     printf("# finite differences (gqa %d): %d entries, worst rel err %.3g\n", gqa, tested, worst);
     lora_model_free(m);
-    CHECK(xf_rmtree(dir) == 0);
+    CHECK(scratch_remove(dir) == 0);
 }
 
 static void test_finite_differences_all_modules(void) { fd_check(1, (1u << LORA_NMOD) - 1); }
@@ -206,7 +206,7 @@ static char *tmpdir(void) {
 }
 
 static void rmtree(char *dir) {
-    if (xf_rmtree(dir)) fprintf(stderr, "rm failed\n");
+    if (scratch_remove(dir)) fprintf(stderr, "rm failed\n");
     free(dir);
 }
 

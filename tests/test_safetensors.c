@@ -4,6 +4,7 @@
 #include "model/dtype_convert.h"
 #include "model/safetensors.h"
 #include "tests/model_testlib.h"
+#include "tests/scratch_testlib.h"
 #include "tests/testlib.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -507,7 +508,7 @@ static void test_parse_size(void) {
 }
 
 int main(void) {
-    if (mt_tmpdir_make(tmpdir, sizeof tmpdir, "/tmp/flab-st-XXXXXX")) return 1;
+    if (scratch_make(tmpdir, sizeof tmpdir, "/tmp/flab-st-XXXXXX")) return 1;
     RUN(test_open_fixture);
     RUN(test_open_forms);
     RUN(test_scalar_and_empty);
@@ -524,6 +525,6 @@ int main(void) {
     RUN(test_write_escaped_names);
     RUN(test_dtype_convert);
     RUN(test_parse_size);
-    if (mt_tmpdir_remove(tmpdir)) return 1;
+    if (scratch_remove(tmpdir)) return 1;
     return TEST_SUMMARY();
 }

@@ -1,12 +1,12 @@
 /* tests/xf_lora_model.h: helpers of the LoRA tests (test_lora.c on the CPU,
  * test_cuda_lora.c on the device): the fixture with its PEFT adapter, random
  * non-zero B matrices (so that A gets gradients too), the relative L2 error,
- * the comparison with the fixture's golden loss and 112 PEFT gradients, and
- * removing a scratch directory.  Test-only; header-only so each test binary
- * includes it. */
+ * golden.json's `lora` case, and the comparison with its loss and the 112
+ * PEFT gradients.  Test-only; header-only so each test binary includes it. */
 #ifndef FLAB_TESTS_XF_LORA_MODEL_H
 #define FLAB_TESTS_XF_LORA_MODEL_H
 #include "model/lora_internal.h"
+#include "scratch_testlib.h"
 #include "testlib.h"
 #include "xf_randmodel.h"
 #include "xf_testutil.h"
@@ -80,12 +80,5 @@ static inline int xf_lora_check_golden(LoraModel *m, const SafeTensors *gs, doub
                 checked++;
             }
     return checked;
-}
-
-/* rm -rf dir; system()'s status (0 when removed). */
-static inline int xf_rmtree(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
 }
 #endif

@@ -218,34 +218,28 @@ static void test_cuda_lora_bf16_storage(void) {
 }
 
 static void test_cuda_lora_golden(void) {
-    XfGolden gd;
-    int n;
-    int32_t *ids;
-    double gold;
-    REQUIREF(!xf_lora_golden(&gd, &ids, &n, &gold), "%s", flab_errmsg());
-    LoraModel *m = xf_lora_fixture();
-    SafeTensors *gs = NULL;
+    XfLoraGolden gl;
     LoraCuda *g = NULL;
-    if (!m || st_open_file(XF_FIXTURE "/lora_grads.safetensors", &gs) || !(g = lora_cuda_create(m))) {
+    if (xf_lora_golden_open(&gl) || !(g = lora_cuda_create(gl.m))) {
         CHECKF(0, "%s", flab_errmsg());
         goto out;
     }
-    LoraBatch b = {1, ids, &n, NULL};
+    LoraModel *m = gl.m;
+    int n = gl.n;
+    double gold = gl.gold;
+    LoraBatch b = {1, gl.ids, &n, NULL};
     double sum, worst;
     long cnt;
     REQUIREF(!lora_cuda_step(g, m, &b, 0, &sum, &cnt) && !lora_cuda_download(g, m), "%s",
              flab_errmsg());
     double loss = sum / cnt;
-    int checked = xf_lora_check_golden(m, gs, loss, gold, &worst);
+    int checked = xf_lora_check_golden(m, gl.gs, loss, gold, &worst);
     CHECK(checked == 112);
     printf("# cuda lora golden: loss %.10f (golden %.10f), worst grad rel L2 %.3g over %d\n",
            loss, gold, worst, checked);
 out:
     lora_cuda_free(g);
-    st_close(gs);
-    lora_model_free(m);
-    free(ids);
-    xf_golden_free(&gd);
+    xf_lora_golden_close(&gl);
 }
 
 /* Dropout 0.2 on a subset of modules, checkpointing off and on, two

@@ -18,33 +18,27 @@
 #include <math.h>
 
 static void test_golden_loss_and_grads(void) {
-    XfGolden g;
-    int n;
-    int32_t *ids;
-    double gold;
-    REQUIREF(!xf_lora_golden(&g, &ids, &n, &gold), "%s", flab_errmsg());
-    LoraModel *m = xf_lora_fixture();
-    SafeTensors *gs = NULL;
-    if (!m || st_open_file(XF_FIXTURE "/lora_grads.safetensors", &gs)) {
+    XfLoraGolden gl;
+    if (xf_lora_golden_open(&gl)) {
         CHECKF(0, "%s", flab_errmsg());
         goto out;
     }
-    LoraBatch b = {1, ids, &n, NULL};
+    LoraModel *m = gl.m;
+    int n = gl.n;
+    double gold = gl.gold;
+    LoraBatch b = {1, gl.ids, &n, NULL};
     double sum, worst;
     long cnt;
     lora_zero_grad(m);
     REQUIREF(!lora_step_fwd_bwd(m, &b, 0, 0, &sum, &cnt), "%s", flab_errmsg());
     CHECK(cnt == n - 1);
     double loss = sum / cnt;
-    int checked = xf_lora_check_golden(m, gs, loss, gold, &worst);
+    int checked = xf_lora_check_golden(m, gl.gs, loss, gold, &worst);
     CHECK(checked == 112);
     printf("# lora golden: loss %.10f (golden %.10f, rel %.2g), worst grad rel L2 %.3g over %d\n",
            loss, gold, fabs(loss - gold) / gold, worst, checked);
 out:
-    st_close(gs);
-    lora_model_free(m);
-    free(ids);
-    xf_golden_free(&g);
+    xf_lora_golden_close(&gl);
 }
 
 /* Copies every adapter gradient (A then B, layer by layer) into one array. */

@@ -44,6 +44,33 @@ static inline int xf_lora_golden(XfGolden *g, int32_t **ids, int *n, double *gol
     return 0;
 }
 
+/* The golden gradient test's inputs: golden.json's `lora` case, the fixture
+ * with its adapter (m) and PEFT's gradients (gs). */
+typedef struct {
+    XfGolden g;
+    int32_t *ids;
+    int n;
+    double gold;
+    LoraModel *m;
+    SafeTensors *gs;
+} XfLoraGolden;
+
+/* Opens all of it; -1 with flab_errmsg() set when a part fails (close what
+ * was opened with xf_lora_golden_close all the same). */
+static inline int xf_lora_golden_open(XfLoraGolden *gl) {
+    memset(gl, 0, sizeof *gl);
+    if (xf_lora_golden(&gl->g, &gl->ids, &gl->n, &gl->gold)) return -1;
+    if (!(gl->m = xf_lora_fixture())) return -1;
+    return st_open_file(XF_FIXTURE "/lora_grads.safetensors", &gl->gs);
+}
+
+static inline void xf_lora_golden_close(XfLoraGolden *gl) {
+    st_close(gl->gs);
+    lora_model_free(gl->m);
+    free(gl->ids);
+    xf_golden_free(&gl->g);
+}
+
 /* Fills every adapted module's B with 0.3 * uniform[-1, 1) from the xorshift
  * seeded with `seed`, layer by layer: the same seed gives two models of one
  * geometry the same B. */

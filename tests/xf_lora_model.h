@@ -83,11 +83,12 @@ static inline void xf_lora_random_B(LoraModel *m, uint64_t seed) {
 }
 
 /* Checks the loss against golden.json's `lora` loss (1e-5 relative) and each
- * of m's gradients against lora_grads.safetensors in gs (1e-3 relative L2,
- * the issue's tolerances).  Returns how many gradient tensors it compared;
- * *worst = the largest relative L2. */
-static inline int xf_lora_check_golden(LoraModel *m, const SafeTensors *gs, double loss,
-                                       double gold, double *worst) {
+ * of gl->m's gradients against gl->gs (1e-3 relative L2, the issue's
+ * tolerances), all 112 of them.  Returns how many gradient tensors it
+ * compared; *worst = the largest relative L2. */
+static inline int xf_lora_check_golden(const XfLoraGolden *gl, double loss, double *worst) {
+    LoraModel *m = gl->m;
+    double gold = gl->gold;
     CHECKF(fabs(loss - gold) <= 1e-5 * gold, "loss %.9f vs golden %.9f", loss, gold);
     int checked = 0;
     *worst = 0;
@@ -98,7 +99,7 @@ static inline int xf_lora_check_golden(LoraModel *m, const SafeTensors *gs, doub
                 char name[200];
                 snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.lora_%c.weight", l,
                          lora_module_paths[i], ab ? 'B' : 'A');
-                const StTensor *t = st_find(gs, name);
+                const StTensor *t = st_find(gl->gs, name);
                 CHECKF(t, "%s missing", name);
                 if (!t) continue;
                 double e = xf_rel_l2(ab ? li->gB : li->gA, t->data, t->nbytes / 4);
@@ -106,6 +107,7 @@ static inline int xf_lora_check_golden(LoraModel *m, const SafeTensors *gs, doub
                 CHECKF(e <= 1e-3, "%s: rel L2 %.3g", name, e);
                 checked++;
             }
+    CHECK(checked == 112);
     return checked;
 }
 #endif

@@ -11,18 +11,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Opens the project and computes keys; *target gets the index of argv's
- * single positional TARGET.  Prints errors.  0 or -1. */
-static int open_for_target(int argc, char **argv, const char *usage, ProjectArgs *pa,
-                           Project *p, int *target) {
-    if (cli_parse_args(argc, argv, pa, NULL) < 0 || argc - optind != 1) {
-        fprintf(stderr, "usage: %s\n", usage);
+/* What `show` and `path` work on: the open project with its keys, argv's
+ * single positional TARGET, and that target's key looked up in the cache
+ * (found: 1 with `a` filled, 0 not in the cache, -1 error). */
+typedef struct {
+    ProjectArgs pa;
+    Project p;
+    const Target *t;
+    CacheArtifact a;
+    int found;
+} TargetLookup;
+
+/* Opens the project, computes keys and looks the target up.  Prints errors
+ * (usage, flabfile, unknown target); -1 then, with nothing left to free. */
+static int lookup_open(int argc, char **argv, const char *usage, TargetLookup *tl) {
+    memset(&tl->a, 0, sizeof tl->a);
+    int bad = cli_parse_args(argc, argv, &tl->pa, NULL) < 0 || argc - optind != 1;
+    if (bad) fprintf(stderr, "usage: %s\n", usage);
+    if (bad || project_open(&tl->pa, &tl->p) < 0) { project_args_free(&tl->pa); return -1; }
+    int ti = project_target(&tl->p, argv[optind]);
+    if (ti < 0 || project_all_keys(&tl->p) < 0) {
+        project_close(&tl->p);
+        project_args_free(&tl->pa);
         return -1;
     }
-    if (project_open(pa, p) < 0) return -1;
-    *target = project_target(p, argv[optind]);
-    if (*target < 0 || project_all_keys(p) < 0) { project_close(p); return -1; }
+    tl->t = &tl->p.g->targets[ti];
+    tl->found = cache_lookup(tl->p.c, tl->t->key, &tl->a);
     return 0;
+}
+
+static void lookup_close(TargetLookup *tl) {
+    cache_artifact_free(&tl->a);
+    project_close(&tl->p);
+    project_args_free(&tl->pa);
 }
 
 /* ---- show ------------------------------------------------------------------- */
@@ -71,14 +92,12 @@ static void show_artifact(Project *p, const Target *t, const CacheArtifact *a) {
 }
 
 int cmd_show(int argc, char **argv) {
-    ProjectArgs pa;
-    Project p;
-    int ti;
-    if (open_for_target(argc, argv, "flab show [-f FLABFILE] [-D T.P=V]... TARGET", &pa, &p, &ti) < 0) {
-        project_args_free(&pa);
+    TargetLookup tl;
+    if (lookup_open(argc, argv, "flab show [-f FLABFILE] [-D T.P=V]... TARGET", &tl) < 0)
         return EXIT_USAGE;
-    }
-    const Target *t = &p.g->targets[ti];
+    const Target *t = tl.t;
+    Project *p = &tl.p;
+    CacheArtifact *a = &tl.a;
     printf("target:    %s (rule %s, version %d)\n", t->name, t->rule->name, t->rule->version);
     printf("key:       %s\n", t->key);
     for (size_t i = 0; i < t->nparams; i++) {
@@ -89,49 +108,39 @@ int cmd_show(int argc, char **argv) {
         }
         putchar('\n');
     }
-    CacheArtifact a = {0};
-    int rc = EXIT_OK, r = cache_lookup(p.c, t->key, &a);
-    if (r == 1) { printf("state:     fresh\n"); show_artifact(&p, t, &a); }
-    else if (r == 0) {
+    int rc = EXIT_OK;
+    if (tl.found == 1) { printf("state:     fresh\n"); show_artifact(p, t, a); }
+    else if (tl.found == 0) {
         Explanation e;
-        if (explain_target(p.g, t, &p.store, &e) == 0) {
+        if (explain_target(p->g, t, &p->store, &e) == 0) {
             printf("state:     stale (%s)\n", explanation_summary(&e));
-            if (e.last_key[0] && cache_lookup(p.c, e.last_key, &a) == 1) {
+            if (e.last_key[0] && cache_lookup(p->c, e.last_key, a) == 1) {
                 printf("last build (key %s):\n", e.last_key);
-                show_artifact(&p, t, &a);
+                show_artifact(p, t, a);
             }
             explanation_free(&e);
         }
         rc = EXIT_FAILED;
     } else { cli_error("%s", flab_errmsg()); rc = EXIT_USAGE; }
-    cache_artifact_free(&a);
-    project_close(&p);
-    project_args_free(&pa);
+    lookup_close(&tl);
     return rc;
 }
 
 /* ---- path ------------------------------------------------------------------- */
 
 int cmd_path(int argc, char **argv) {
-    ProjectArgs pa;
-    Project p;
-    int ti;
-    if (open_for_target(argc, argv, "flab path [-f FLABFILE] [-D T.P=V]... TARGET", &pa, &p, &ti) < 0) {
-        project_args_free(&pa);
+    TargetLookup tl;
+    if (lookup_open(argc, argv, "flab path [-f FLABFILE] [-D T.P=V]... TARGET", &tl) < 0)
         return EXIT_USAGE;
-    }
-    const Target *t = &p.g->targets[ti];
-    CacheArtifact a = {0};
-    int rc = EXIT_OK, r = cache_lookup(p.c, t->key, &a);
-    if (r == 1) printf("%s\n", a.dir);
-    else if (r == 0) {
+    const Target *t = tl.t;
+    int rc = EXIT_OK;
+    if (tl.found == 1) printf("%s\n", tl.a.dir);
+    else if (tl.found == 0) {
         cli_error("%s is not built (its key %.12s is not in the cache): run flab build %s",
                   t->name, t->key, t->name);
         rc = EXIT_FAILED;
     } else { cli_error("%s", flab_errmsg()); rc = EXIT_USAGE; }
-    cache_artifact_free(&a);
-    project_close(&p);
-    project_args_free(&pa);
+    lookup_close(&tl);
     return rc;
 }
 

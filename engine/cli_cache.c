@@ -123,13 +123,9 @@ static void report(const char *what, const char *detail, void *ud) {
 
 int cmd_verify(int argc, char **argv) {
     ProjectArgs pa;
-    if (cli_parse_args(argc, argv, &pa, NULL) < 0 || optind != argc) {
-        fprintf(stderr, "usage: flab verify [-f FLABFILE]\n");
-        project_args_free(&pa);
-        return EXIT_USAGE;
-    }
     Project p;
-    if (project_open(&pa, &p) < 0) { project_args_free(&pa); return EXIT_USAGE; }
+    if (project_open_noargs(argc, argv, "flab verify [-f FLABFILE]", NULL, 0, &pa, &p) < 0)
+        return EXIT_USAGE;
     CacheVerifyReport rep = {0};
     int rc = EXIT_USAGE;
     if (cache_verify(p.c, report, NULL, &rep) < 0) cli_error("verify: %s", flab_errmsg());

@@ -7,17 +7,15 @@
 #include "engine/slurm_exec.h"
 #include "util/error.h"
 #include <stdio.h>
-#include <unistd.h>
 
 int cmd_cancel(int argc, char **argv) {
-    ProjectArgs pa = {.no_cache = 1};
-    if (cli_parse_args(argc, argv, &pa, NULL) < 0 || optind != argc) {
-        fprintf(stderr, "usage: flab cancel [-f FLABFILE] [-D TARGET.PARAM=VALUE]...\n");
-        project_args_free(&pa);
-        return EXIT_USAGE;
-    }
+    ProjectArgs pa;
     Project p;
-    if (project_open(&pa, &p) < 0) { project_args_free(&pa); return EXIT_USAGE; }
+    /* no_cache 0: cancel has always opened the cache (cli_parse_args
+     * cleared the .no_cache = 1 it used to preset) */
+    if (project_open_noargs(argc, argv, "flab cancel [-f FLABFILE] [-D TARGET.PARAM=VALUE]...", NULL, 0,
+                            &pa, &p) < 0)
+        return EXIT_USAGE;
     int n = slurm_cancel_all(p.g->cache_dir);
     int rc = EXIT_OK;
     if (n < 0) { cli_error("%s", flab_errmsg()); rc = EXIT_FAILED; }

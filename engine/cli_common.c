@@ -101,6 +101,18 @@ void cli_time(double seconds, char *buf, size_t size) {
 }
 
 /* Parses -f/-D (and --dot when dot != NULL); positional args stay at optind. */
+int project_open_noargs(int argc, char **argv, const char *usage, int *dot, int no_cache,
+                        ProjectArgs *pa, Project *p) {
+    if (cli_parse_args(argc, argv, pa, dot) < 0 || optind != argc) {
+        fprintf(stderr, "usage: %s\n", usage);
+        project_args_free(pa);
+        return -1;
+    }
+    pa->no_cache = no_cache;
+    if (project_open(pa, p) < 0) { project_args_free(pa); return -1; }
+    return 0;
+}
+
 int cli_parse_args(int argc, char **argv, ProjectArgs *pa, int *dot) {
     static const struct option longs[] = {{"dot", no_argument, NULL, 'd'}, {0, 0, 0, 0}};
     memset(pa, 0, sizeof *pa);

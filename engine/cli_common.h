@@ -40,6 +40,12 @@ void project_args_free(ProjectArgs *pa);
 int project_open(const ProjectArgs *pa, Project *p);
 void project_close(Project *p);
 
+/* For the commands without positional arguments: cli_parse_args (--dot when
+ * dot != NULL), "usage: USAGE" on a bad command line, then project_open
+ * (without the cache when no_cache).  -1 on error, pa then freed. */
+int project_open_noargs(int argc, char **argv, const char *usage, int *dot, int no_cache,
+                        ProjectArgs *pa, Project *p);
+
 /* Bracket many cache reads in one read transaction when the cache offers it
  * (CACHE_HAVE_READ_BATCH); otherwise no-ops.  Only a speed-up. */
 void project_read_begin(Project *p);

@@ -120,15 +120,10 @@ static void graph_dot(const Graph *g) {
 
 int cmd_graph(int argc, char **argv) {
     ProjectArgs pa;
-    int dot = 0;
-    if (cli_parse_args(argc, argv, &pa, &dot) < 0 || optind != argc) {
-        fprintf(stderr, "usage: flab graph [--dot] [-f FLABFILE]\n");
-        project_args_free(&pa);
-        return EXIT_USAGE;
-    }
     Project p;
-    pa.no_cache = 1;
-    if (project_open(&pa, &p) < 0) { project_args_free(&pa); return EXIT_USAGE; }
+    int dot = 0;
+    if (project_open_noargs(argc, argv, "flab graph [--dot] [-f FLABFILE]", &dot, 1, &pa, &p) < 0)
+        return EXIT_USAGE;
     if (dot) graph_dot(p.g); else graph_text(p.g);
     project_close(&p);
     project_args_free(&pa);

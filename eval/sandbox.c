@@ -377,6 +377,15 @@ static int start_slot(const EvalSandboxConfig *cfg, const SandboxEnv *env, const
     return 0;
 }
 
+int sandbox_keep_output(const EvalSandboxConfig *cfg, char *buf, size_t *len, const char *chunk,
+                        size_t got) {
+    size_t room = cfg->output_bytes - *len;
+    size_t keep = got < room ? got : room;
+    memcpy(buf + *len, chunk, keep);
+    *len += keep;
+    return keep < got;
+}
+
 /* Reads what the pipe has; keeps the first output_bytes, kills or discards
  * past them. */
 static void read_pipe(const EvalSandboxConfig *cfg, Slot *s, int which) {
@@ -386,11 +395,7 @@ static void read_pipe(const EvalSandboxConfig *cfg, Slot *s, int which) {
         if (got < 0 && (errno == EINTR)) continue;
         if (got < 0 && errno == EAGAIN) return;
         if (got <= 0) { close(s->fds[which]); s->fds[which] = -1; return; }
-        size_t room = cfg->output_bytes - s->len[which];
-        size_t keep = (size_t)got < room ? (size_t)got : room;
-        memcpy(s->buf[which] + s->len[which], chunk, keep);
-        s->len[which] += keep;
-        if (keep < (size_t)got) {
+        if (sandbox_keep_output(cfg, s->buf[which], &s->len[which], chunk, (size_t)got)) {
             s->truncated = 1;
             if (cfg->kill_on_overflow && !s->overflow_killed && !s->exited) {
                 s->overflow_killed = 1;

@@ -16,6 +16,10 @@ typedef struct {
 
 double sandbox_now(void);
 void sandbox_remove_tree(const char *dir);
+/* Appends chunk[0..got) to buf (*len bytes so far) up to cfg->output_bytes;
+ * 1 when some of it did not fit (dropped), else 0. */
+int sandbox_keep_output(const EvalSandboxConfig *cfg, char *buf, size_t *len, const char *chunk,
+                        size_t got);
 /* DIR (mkdtemp under tmp_base) with DIR/program.py and DIR/work. */
 int sandbox_make_dir(const EvalSandboxConfig *cfg, const char *program, int chown_nobody,
                      char *dir, size_t cap);

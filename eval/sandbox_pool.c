@@ -159,11 +159,7 @@ static void read_output(const EvalSandboxConfig *cfg, Zygote *z, int which) {
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) return;   /* EAGAIN; EOF only when the zygote is gone */
         if (!z->busy) continue;  /* nothing can write between samples; be safe */
-        size_t room = cfg->output_bytes - z->len[which];
-        size_t keep = (size_t)got < room ? (size_t)got : room;
-        memcpy(z->buf[which] + z->len[which], chunk, keep);
-        z->len[which] += keep;
-        if (keep < (size_t)got) {
+        if (sandbox_keep_output(cfg, z->buf[which], &z->len[which], chunk, (size_t)got)) {
             z->truncated = 1;
             if (cfg->kill_on_overflow && !z->overflow_killed) {
                 z->overflow_killed = 1;

@@ -14,17 +14,21 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+int flab_gen_stop_hit(flab_tokenizer *tok, const int32_t *gen, int n_gen,
+                      const char *const *stops, size_t n_stops) {
+    if (n_stops == 0) return 0;
+    char *text = flab_tok_decode(tok, gen, (size_t)n_gen, 0, NULL);
+    int hit = 0;
+    for (size_t i = 0; text && !hit && i < n_stops; i++) hit = strstr(text, stops[i]) != NULL;
+    free(text);
+    return hit;
+}
+
 /* A stop string anywhere in the decoded continuation ends the sequence. */
 static int stop_on_string(void *vctx, int seq, const int32_t *gen, int n_gen) {
     (void)seq;
     StopCtx *c = vctx;
-    if (c->o->n_stops == 0) return 0;
-    char *text = flab_tok_decode(c->tok, gen, (size_t)n_gen, 0, NULL);
-    int hit = 0;
-    for (size_t i = 0; text && !hit && i < c->o->n_stops; i++)
-        hit = strstr(text, c->o->stops[i]) != NULL;
-    free(text);
-    return hit;
+    return flab_gen_stop_hit(c->tok, gen, n_gen, c->o->stops, c->o->n_stops);
 }
 
 static int encode_prompts(flab_tokenizer *tok, const char *const *prompts, size_t n,

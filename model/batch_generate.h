@@ -32,6 +32,12 @@ typedef struct {
     double prefill_tps, decode_tps;
 } FlabBatchGenStats;
 
+/* 1 when one of stops[0..n_stops) occurs in the decoded continuation
+ * gen[0..n_gen) (special tokens kept), else 0; with no stops nothing is
+ * decoded.  The stop test of flab_batch_generate and `flab generate`. */
+int flab_gen_stop_hit(flab_tokenizer *tok, const int32_t *gen, int n_gen,
+                      const char *const *stops, size_t n_stops);
+
 int flab_batch_generate(Transformer *t, flab_tokenizer *tok, const char *const *prompts,
                         size_t n, const FlabBatchGenOpts *opts, char **completions,
                         FlabBatchGenStats *stats);

@@ -12,6 +12,7 @@
  * stderr.  Text is tokenized like HF's encode(text) (special tokens parsed,
  * post-processor applied). */
 #include "engine/commands.h"
+#include "model/batch_generate.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 #include "util/error.h"
@@ -133,12 +134,7 @@ typedef struct { const RunArgs *a; flab_tokenizer *tok; } StopCtx;
 static int stop_on_string(void *vctx, int seq, const int32_t *gen, int n_gen) {
     (void)seq;
     StopCtx *c = vctx;
-    if (c->a->n_stops == 0) return 0;
-    char *text = flab_tok_decode(c->tok, gen, (size_t)n_gen, 0, NULL);
-    int hit = 0;
-    for (int i = 0; text && !hit && i < c->a->n_stops; i++) hit = strstr(text, c->a->stops[i]) != NULL;
-    free(text);
-    return hit;
+    return flab_gen_stop_hit(c->tok, gen, n_gen, c->a->stops, (size_t)c->a->n_stops);
 }
 
 static double now_s(void) {

@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static const RuleParam apply_params[] = {
     {"model", RULE_PATH, NULL, 0, -1, NULL, "the original model directory (or @target)"},
@@ -53,10 +52,7 @@ static void pruning_free(Pruning *p) {
 /* mask.json -> p->keep / p->K, checked against the kept layers. */
 static int read_mask(const char *path, const ModelConfig *c, Pruning *p) {
     char file[4096];
-    struct stat st;
-    snprintf(file, sizeof file, "%s", path);
-    if (!stat(path, &st) && S_ISDIR(st.st_mode)) snprintf(file, sizeof file, "%s/mask.json", path);
-    cJSON *j = model_json_load(file);
+    cJSON *j = prune_json_load(path, "mask.json", file, sizeof file);
     if (!j) return -1;
     const cJSON *kept = cJSON_GetObjectItemCaseSensitive(j, "kept");
     int rc = cJSON_IsObject(kept) ? 0 : flab_fail("%s: no \"kept\" object", file);

@@ -52,12 +52,16 @@ void prune_session_close(PruneSession *s) {
     memset(s, 0, sizeof *s);
 }
 
+cJSON *prune_json_load(const char *path, const char *name, char *file, size_t cap) {
+    struct stat st;
+    snprintf(file, cap, "%s", path);
+    if (!stat(path, &st) && S_ISDIR(st.st_mode)) snprintf(file, cap, "%s/%s", path, name);
+    return model_json_load(file);
+}
+
 int prune_read_plan(const char *path, int n_layers, int **removed, int *n) {
     char file[4096];
-    struct stat st;
-    snprintf(file, sizeof file, "%s", path);
-    if (!stat(path, &st) && S_ISDIR(st.st_mode)) snprintf(file, sizeof file, "%s/plan.json", path);
-    cJSON *j = model_json_load(file);
+    cJSON *j = prune_json_load(path, "plan.json", file, sizeof file);
     if (!j) return -1;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "removed"), *v;
     int rc = 0;

@@ -6,6 +6,7 @@
 #define FLAB_RULES_PRUNE_COMMON_H
 #include "model/calib.h"
 #include "rules/rule.h"
+#include <cjson/cJSON.h>
 
 /* The parameters every search rule declares (model, samples, positions,
  * max_samples, max_len, chunk_tokens, max_memory_mb, device, threads). */
@@ -39,6 +40,10 @@ typedef struct {
 int prune_session_open(RuleCtx *ctx, int keep_hidden, PruneSession *s);
 void prune_session_close(PruneSession *s);
 
+/* Parses an artifact's JSON file: path itself, or path/name when path is a
+ * directory (the artifact); file (cap bytes) gets the path read, for
+ * messages.  NULL with flab_errmsg() set on failure. */
+cJSON *prune_json_load(const char *path, const char *name, char *file, size_t cap);
 /* A layer plan artifact (dir with plan.json, or the file itself): removed
  * layers (original indices) in *removed (malloc'd), *n. */
 int prune_read_plan(const char *path, int n_layers, int **removed, int *n);

@@ -30,6 +30,16 @@ static const ReportArt *rob_of(const Report *r, size_t model) {
     return NULL;
 }
 
+/* One header cell per model: the tag `th` (an opening <th ...>), the
+ * escaped model name, </th>. */
+static void model_headers(const Report *r, FILE *f, const char *th) {
+    for (size_t m = 0; m < r->nmodels; m++) {
+        fputs(th, f);
+        eval_html_escape(f, r->models[m]);
+        fputs("</th>", f);
+    }
+}
+
 /* ---- Table 7 ----------------------------------------------------------------- */
 
 static const char *const ROB_KEYS[] = {"pass@1", "robust_pass", "robust_drop", "robust_relative"};
@@ -67,11 +77,7 @@ void report_html_robustness(const Report *r, FILE *f) {
           "solved under every seed (worst case); Robust Drop and Robust Relative are measured against "
           "the nominal set.</p>\n"
           "<table><tr><th rowspan=\"2\">category</th>", f);
-    for (size_t m = 0; m < r->nmodels; m++) {
-        fputs("<th colspan=\"4\">", f);
-        eval_html_escape(f, r->models[m]);
-        fputs("</th>", f);
-    }
+    model_headers(r, f, "<th colspan=\"4\">");
     fputs("</tr>\n<tr>", f);
     for (size_t m = 0; m < r->nmodels; m++)
         for (size_t k = 0; k < 4; k++) fprintf(f, "<th>%s</th>", ROB_TITLES[k]);
@@ -112,11 +118,7 @@ void report_html_languages(const Report *r, FILE *f) {
             fputs("<h2 id=\"table-languages\">Other languages (paper Table 9)</h2>\n"
                   "<p>pass@1 per language; a language whose toolchain is missing is skipped "
                   "with its reason, not scored.</p>\n<table><tr><th>benchmark</th><th>language</th>", f);
-            for (size_t m = 0; m < r->nmodels; m++) {
-                fputs("<th>", f);
-                eval_html_escape(f, r->models[m]);
-                fputs("</th>", f);
-            }
+            model_headers(r, f, "<th>");
             fputs("</tr>\n", f);
         }
         for (size_t l = 0; l < nl; l++) {

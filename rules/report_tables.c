@@ -247,8 +247,15 @@ cJSON *report_json(const Report *r) {
 
 /* ---- HTML ------------------------------------------------------------------------------ */
 
-static void html_pct(FILE *f, int ok, double v) {
-    if (ok) fprintf(f, " <span class=\"ret\">(%.1f%%)</span>", v);
+/* A <td> with v / scale (linked to a's metrics.json) and, when with_pct,
+ * v as a % of the baseline's base in brackets. */
+static void html_pct_cell(FILE *f, const ReportArt *a, int ok, double v, double scale, int okb,
+                          double base, int with_pct) {
+    double x = 0;
+    fputs("<td>", f);
+    report_cell(f, a, "metrics.json", ok, v / scale);
+    if (with_pct && pct(v, ok, base, okb, &x)) fprintf(f, " <span class=\"ret\">(%.1f%%)</span>", x);
+    fputs("</td>", f);
 }
 
 /* Table 2/3: one column per benchmark (its headline metric). */
@@ -273,14 +280,10 @@ static void html_effectiveness(const Report *r, FILE *f) {
         eval_html_escape(f, r->models[m]);
         fputs("</td>", f);
         for (size_t b = 0; b < r->nbench; b++) {
-            double v = 0, base = 0, x = 0;
+            double v = 0, base = 0;
             int ok = keys[b] && cell_get(r, (int)b, m, keys[b], &v);
             int okb = keys[b] && cell_get(r, (int)b, 0, keys[b], &base);
-            fputs("<td>", f);
-            report_cell(f, r->cell[b][m], "metrics.json", ok, v);
-            int okx = pct(v, ok, base, okb, &x);
-            if (m) html_pct(f, okx, x);
-            fputs("</td>", f);
+            html_pct_cell(f, r->cell[b][m], ok, v, 1, okb, base, m > 0);
         }
         fputs("</tr>\n", f);
     }
@@ -305,13 +308,9 @@ static void html_efficiency(const Report *r, FILE *f) {
         eval_html_escape(f, r->models[m]);
         fputs("</td>", f);
         for (size_t k = 0; k < N_EFF; k++) {
-            double v = 0, base = 0, x = 0;
+            double v = 0, base = 0;
             int ok = e && report_get(e->m, EFF[k].key, 1, &v), okb = report_get(e0->m, EFF[k].key, 1, &base);
-            fputs("<td>", f);
-            report_cell(f, e, "metrics.json", ok, v / EFF[k].scale);
-            int okx = pct(v, ok, base, okb, &x);
-            if (m) html_pct(f, okx, x);
-            fputs("</td>", f);
+            html_pct_cell(f, e, ok, v, EFF[k].scale, okb, base, m > 0);
         }
         fputs("</tr>\n", f);
     }

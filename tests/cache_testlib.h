@@ -65,6 +65,18 @@ static inline int ct_file_is(const char *dir, const char *rel, const char *s) {
     return ok;
 }
 
+/* Overwrites the first bytes of a stored (read-only) object in place with
+ * s, as a disk error would; the file is left writable.  0, or -1 when it
+ * cannot be opened. */
+static inline int ct_scribble(const char *path, const char *s) {
+    chmod(path, 0644);
+    FILE *f = fopen(path, "r+");
+    if (!f) return -1;
+    fputs(s, f);
+    fclose(f);
+    return 0;
+}
+
 /* A key that names a test artifact (XXH3 of a label). */
 static inline void ct_key(const char *label, char key[33]) { flab_hash_bytes(label, strlen(label), key); }
 #endif

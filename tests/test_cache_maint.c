@@ -41,11 +41,7 @@ static void test_verify_detects_corruption(void) {
     CHECK(rep.objects_checked == 2 && rep.objects_corrupt == 0 && rep.artifacts_dropped == 0);
     /* flip bytes of a's object in place (same size), as a disk error would */
     char *obj = ct_path(a.dir, "out.txt");
-    chmod(obj, 0644);
-    FILE *f = fopen(obj, "r+");
-    REQUIRE(f);
-    fputs("bad!", f);
-    fclose(f);
+    REQUIRE(!ct_scribble(obj, "bad!"));
     int found = 0;
     REQUIRE(cache_verify(c, count_finding, &found, &rep) == 0);
     CHECK(rep.objects_corrupt == 1 && found == 1 && rep.artifacts_dropped == 1);

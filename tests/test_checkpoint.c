@@ -2,6 +2,8 @@
  * weights checked against each other) and writing pruned checkpoints. */
 #include "model/checkpoint.h"
 #include "model/tensor_select.h"
+#include "tests/model_testlib.h"
+#include "tests/scratch_testlib.h"
 #include "tests/testlib.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -13,30 +15,13 @@
 
 static char tmpdir[64];
 
-static const char *tdir(const char *name) {
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
+static const char *tdir(const char *name) { return mt_path(tmpdir, name); }
 
 static StWriteTensor *views(const SafeTensors *st, size_t *n) {
     *n = st_count(st);
     StWriteTensor *w = calloc(*n + 1, sizeof *w);
     for (size_t i = 0; i < *n; i++) w[i] = st_write_view(st_at(st, i));
     return w;
-}
-
-static int files_equal(const char *p, const char *q) {
-    char *a, *b;
-    size_t na, nb;
-    if (flab_read_file(p, &a, &na) < 0) return 0;
-    if (flab_read_file(q, &b, &nb) < 0) { free(a); return 0; }
-    int eq = na == nb && !memcmp(a, b, na);
-    free(a);
-    free(b);
-    return eq;
 }
 
 static void test_open_fixture(void) {
@@ -60,11 +45,11 @@ static void test_write_unchanged(void) {
     REQUIREF(ckpt_write(out, &ck.cfg, w, n, &opt) == 0, "%s", flab_errmsg());
     char p[300], q[300];
     snprintf(p, sizeof p, "%s/model.safetensors", out);
-    CHECK(files_equal(p, FIX "/model.safetensors"));
+    CHECK(mt_files_equal(p, FIX "/model.safetensors"));
     snprintf(p, sizeof p, "%s/tokenizer.json", out);
-    CHECK(files_equal(p, FIX "/tokenizer.json"));
+    CHECK(mt_files_equal(p, FIX "/tokenizer.json"));
     snprintf(p, sizeof p, "%s/tokenizer_config.json", out);
-    CHECK(files_equal(p, FIX "/tokenizer_config.json"));
+    CHECK(mt_files_equal(p, FIX "/tokenizer_config.json"));
     snprintf(q, sizeof q, "%s/special_tokens_map.json", out);
     CHECK(!flab_path_exists(q));  /* not in the source: not invented */
     REQUIREF(ckpt_open(out, &back) == 0, "%s", flab_errmsg());
@@ -241,8 +226,7 @@ static void test_select_rows_cols(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/flab-ckpt-XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (scratch_make(tmpdir, sizeof tmpdir, "/tmp/flab-ckpt-XXXXXX")) return 1;
     RUN(test_open_fixture);
     RUN(test_write_unchanged);
     RUN(test_write_layer_pruned);
@@ -250,8 +234,6 @@ int main(void) {
     RUN(test_write_id_map);
     RUN(test_open_mismatch);
     RUN(test_select_rows_cols);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) return 1;
+    if (scratch_remove(tmpdir)) return 1;
     return TEST_SUMMARY();
 }

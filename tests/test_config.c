@@ -1,5 +1,6 @@
 /* tests/test_config.c: config.json loading, validation and rewriting. */
 #include "model/config.h"
+#include "tests/scratch_testlib.h"
 #include "tests/testlib.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -250,8 +251,7 @@ static void test_write_layer_types(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/flab-cfg-XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (scratch_make(tmpdir, sizeof tmpdir, "/tmp/flab-cfg-XXXXXX")) return 1;
     RUN(test_fixture);
     RUN(test_qwen_defaults_and_eos);
     RUN(test_llama);
@@ -259,8 +259,6 @@ int main(void) {
     RUN(test_missing_and_malformed);
     RUN(test_write_keeps_unknown_keys);
     RUN(test_write_layer_types);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) return 1;
+    if (scratch_remove(tmpdir)) return 1;
     return TEST_SUMMARY();
 }

@@ -10,6 +10,7 @@
  * Tolerance as tests/test_ops.c: max |cpu - ref| <= 1e-5 x max |ref| + 1e-6.
  * With FLAB_CPU_NO_AVX2=1 the same cases check the scalar path. */
 #include "tests/testlib.h"
+#include "tests/xf_randmodel.h"
 #include "kernels/ops.h"
 #include "kernels/ref_ops.h"
 #include <math.h>
@@ -17,16 +18,7 @@
 
 static uint64_t rng = 0x13198A2E03707344ull;
 
-static float frand(void) {     /* uniform in [-1, 1) */
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
-
-static float *rand_array(size_t n, float scale) {
-    float *a = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) a[i] = frand() * scale;
-    return a;
-}
+static float *rand_array(size_t n, float scale) { return xf_rand_array(&rng, n, scale); }
 
 /* Stores k/v of `rows` into the cache and compares attention with the
  * reference (which sees the same cache contents). */

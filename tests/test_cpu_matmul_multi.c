@@ -10,16 +10,14 @@
  * fallback and must still match; bad counts and overrunning buffers are
  * errors. */
 #include "tests/testlib.h"
+#include "tests/xf_randmodel.h"
 #include "kernels/ops.h"
 #include "util/error.h"
 #include <stdint.h>
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
 
-static float frand(void) {     /* uniform in [-1, 1) */
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
+static float frand(void) { return xf_rand(&rng); }     /* uniform in [-1, 1) */
 
 /* A [rows, cols] weight (or a [cols] vector when rows == 0) of random values
  * in dtype dt; *store owns the bytes. */

@@ -28,35 +28,51 @@
 
 #ifdef FLAB_HAVE_CUDA
 #include "testlib.h"
-#include "xf_randmodel.h"
-#include "xf_testutil.h"
+#include "xf_lora_model.h"
 #include <math.h>
 
-static double rel_l2(const float *a, const float *b, size_t n) {
-    double d = 0, g = 0;
-    for (size_t i = 0; i < n; i++) { d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]); g += (double)b[i] * b[i]; }
-    return sqrt(d) / (sqrt(g) + 1e-30);
-}
-
 /* A random Llama with attention + MLP biases, GQA 2:1, 2 layers, hidden 32. */
-static int random_model(char *dir) {
-    XfShape s = {1, 0, 1, 1, 32, 2, 4, 2, 0, 48, 64, FLAB_F32, 11};
+static const XfShape SHAPE = {1, 0, 1, 1, 32, 2, 4, 2, 0, 48, 64, FLAB_F32, 11};
+/* r 3, alpha 6, no dropout, all seven modules. */
+static const LoraConfig ALL = {3, 6.0, 0.0, (1u << LORA_NMOD) - 1};
+
+static int random_model(char *dir, const XfShape *s) {
     if (!mkdtemp(dir)) return flab_fail("mkdtemp failed");
-    return xf_write_random_model(dir, &s);
+    return xf_write_random_model(dir, s);
 }
 
-static LoraModel *lora_of(const char *dir, int ckpt) {
-    LoraConfig lc = {3, 6.0, 0.0, (1u << LORA_NMOD) - 1};
+static LoraModel *lora_of(const char *dir, const LoraConfig *lc, int ckpt) {
     LoraModel *m;
-    if (lora_model_create(dir, &lc, 5, &m)) return NULL;
-    uint64_t rs = 77;
-    for (int l = 0; l < 2; l++)          /* non-zero B so A gets gradients too */
-        for (int i = 0; i < LORA_NMOD; i++) {
-            LoraLinear *li = lora_linear(m, l, i);
-            for (int k = 0; k < li->out * 3; k++) li->B[k] = 0.3f * xf_rand(&rs);
-        }
+    if (lora_model_create(dir, lc, 5, &m)) return NULL;
+    xf_lora_random_B(m, 77);             /* non-zero B so A gets gradients too */
     lora_set_checkpointing(m, ckpt);
     return m;
+}
+
+/* The same random model twice, one for the CPU path and one uploaded to the
+ * device (g), in a scratch directory that pair_close removes. */
+typedef struct {
+    char dir[32];
+    LoraModel *cpu, *gm;
+    LoraCuda *g;
+} Pair;
+
+static int pair_open(Pair *p, const XfShape *s, const LoraConfig *lc, int ckpt) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->dir, sizeof p->dir, "/tmp/flab-cuda-lora-XXXXXX");
+    if (random_model(p->dir, s)) return -1;
+    p->cpu = lora_of(p->dir, lc, ckpt);
+    p->gm = lora_of(p->dir, lc, ckpt);
+    if (!p->cpu || !p->gm) return -1;
+    p->g = lora_cuda_create(p->gm);
+    return p->g ? 0 : -1;
+}
+
+static void pair_close(Pair *p) {
+    lora_cuda_free(p->g);
+    lora_model_free(p->cpu);
+    lora_model_free(p->gm);
+    CHECK(scratch_remove(p->dir) == 0);
 }
 
 /* Worst relative L2 of slot s (0 A/B, 1 grads, 2 m, 3 v) over every tensor. */
@@ -68,8 +84,8 @@ static double worst_slot(LoraModel *a, LoraModel *b, int s) {
             if (!x->A) continue;
             const float *xa[] = {x->A, x->gA, x->mA, x->vA}, *ya[] = {y->A, y->gA, y->mA, y->vA};
             const float *xb[] = {x->B, x->gB, x->mB, x->vB}, *yb[] = {y->B, y->gB, y->mB, y->vB};
-            double ea = rel_l2(xa[s], ya[s], (size_t)a->lc.r * x->in);
-            double eb = rel_l2(xb[s], yb[s], (size_t)a->lc.r * x->out);
+            double ea = xf_rel_l2(xa[s], ya[s], (size_t)a->lc.r * x->in);
+            double eb = xf_rel_l2(xb[s], yb[s], (size_t)a->lc.r * x->out);
             worst = fmax(worst, fmax(ea, eb));
         }
     return worst;
@@ -79,31 +95,36 @@ static const int32_t IDS[] = {1, 5, 9, 3, 22, 7, 31, 2, 4, 8, 15, 16, 23, 60, 41
 static const uint8_t SCORE[] = {0, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1};
 
 /* One fwd/bwd of the same batch on the CPU model and on the device. */
-static void step_both(LoraModel *cpu, LoraCuda *g, LoraModel *gm, const LoraBatch *b,
-                      double denom, double *lc, double *lg) {
+static void step_both(Pair *p, const LoraBatch *b, double denom, double *lc, double *lg) {
     long nc = 0, ng = 0;
-    CHECK(!lora_step_fwd_bwd(cpu, b, denom, 1, lc, &nc));
-    CHECKF(!lora_cuda_step(g, gm, b, denom, lg, &ng), "%s", flab_errmsg());
+    CHECK(!lora_step_fwd_bwd(p->cpu, b, denom, 1, lc, &nc));
+    CHECKF(!lora_cuda_step(p->g, p->gm, b, denom, lg, &ng), "%s", flab_errmsg());
     CHECK(nc == ng);
 }
 
+/* From zero gradients, one step of b on both: checks the losses (1e-5
+ * relative) and, downloaded, the gradients (1e-4 relative L2); *e = their
+ * worst relative L2.  -1 when the download fails. */
+static int first_step_matches(Pair *p, const LoraBatch *b, double *lc, double *lg, double *e) {
+    lora_zero_grad(p->cpu);
+    step_both(p, b, 0, lc, lg);
+    CHECKF(fabs(*lc - *lg) <= 1e-5 * fabs(*lc), "loss cpu %.9g cuda %.9g", *lc, *lg);
+    if (lora_cuda_download(p->g, p->gm)) return -1;
+    *e = worst_slot(p->gm, p->cpu, 1);
+    CHECKF(*e <= 1e-4, "grads: worst rel L2 %.3g", *e);
+    return 0;
+}
+
 static void test_cuda_lora_matches_cpu(void) {
-    char dir[] = "/tmp/flab-cuda-lora-XXXXXX";
-    REQUIREF(!random_model(dir), "%s", flab_errmsg());
-    LoraModel *cpu = lora_of(dir, 0), *gm = lora_of(dir, 0);
-    REQUIREF(cpu && gm, "%s", flab_errmsg());
-    LoraCuda *g = lora_cuda_create(gm);
-    REQUIREF(g, "%s", flab_errmsg());
+    Pair p;
+    REQUIREF(!pair_open(&p, &SHAPE, &ALL, 0), "%s", flab_errmsg());
+    LoraModel *cpu = p.cpu, *gm = p.gm;
+    LoraCuda *g = p.g;
     int lens[] = {6, 7}, lens2[] = {4, 9, 4};
     LoraBatch b1 = {2, IDS, lens, SCORE}, b2 = {3, IDS, lens2, NULL};
-    double lc, lg, lc2, lg2;
-    lora_zero_grad(cpu);
-    step_both(cpu, g, gm, &b1, 0, &lc, &lg);
-    CHECKF(fabs(lc - lg) <= 1e-5 * fabs(lc), "loss cpu %.9g cuda %.9g", lc, lg);
-    REQUIREF(!lora_cuda_download(g, gm), "%s", flab_errmsg());
-    double e1 = worst_slot(gm, cpu, 1);
-    CHECKF(e1 <= 1e-4, "grads: worst rel L2 %.3g", e1);
-    step_both(cpu, g, gm, &b2, 20, &lc2, &lg2);          /* accumulates */
+    double lc, lg, lc2, lg2, e1;
+    REQUIREF(!first_step_matches(&p, &b1, &lc, &lg, &e1), "%s", flab_errmsg());
+    step_both(&p, &b2, 20, &lc2, &lg2);                  /* accumulates */
     CHECKF(fabs(lc2 - lg2) <= 1e-5 * fabs(lc2), "loss 2 cpu %.9g cuda %.9g", lc2, lg2);
     REQUIREF(!lora_cuda_download(g, gm), "%s", flab_errmsg());
     double e2 = worst_slot(gm, cpu, 1);
@@ -111,7 +132,7 @@ static void test_cuda_lora_matches_cpu(void) {
     double norm = lora_grad_norm(cpu), nc, ng, ep = 0, em = 0, ev = 0;
     LoraAdamW o = {1e-2, 0.9, 0.999, 1e-8, 0.1, 0.5 * norm};   /* clipping active */
     for (long s = 1; s <= 2; s++) {
-        if (s == 2) { lora_zero_grad(cpu); step_both(cpu, g, gm, &b1, 0, &lc, &lg); }
+        if (s == 2) { lora_zero_grad(cpu); step_both(&p, &b1, 0, &lc, &lg); }
         CHECK(!lora_adamw_step(cpu, &o, o.lr, s, &nc));
         CHECKF(!lora_cuda_adamw_step(g, &o, o.lr, s, &ng), "%s", flab_errmsg());
         CHECKF(fabs(nc - ng) <= 1e-5 * nc, "step %ld: grad norm cpu %.9g cuda %.9g", s, nc, ng);
@@ -124,19 +145,14 @@ static void test_cuda_lora_matches_cpu(void) {
     CHECK(lora_grad_norm(gm) == 0);                         /* zeroed on the device */
     printf("# cuda vs cpu: loss %.9g / %.9g, grads rel L2 %.3g (accumulated %.3g), "
            "AdamW params %.3g m %.3g v %.3g\n", lc, lg, e1, e2, ep, em, ev);
-    lora_cuda_free(g);
-    lora_model_free(cpu);
-    lora_model_free(gm);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    pair_close(&p);
 }
 
 /* Checkpointing on the device: same loss and gradients as without. */
 static void test_cuda_lora_checkpointing(void) {
     char dir[] = "/tmp/flab-cuda-lora-XXXXXX";
-    REQUIREF(!random_model(dir), "%s", flab_errmsg());
-    LoraModel *a = lora_of(dir, 0), *b = lora_of(dir, 1);
+    REQUIREF(!random_model(dir, &SHAPE), "%s", flab_errmsg());
+    LoraModel *a = lora_of(dir, &ALL, 0), *b = lora_of(dir, &ALL, 1);
     REQUIREF(a && b, "%s", flab_errmsg());
     LoraCuda *ga = lora_cuda_create(a), *gb = lora_cuda_create(b);
     REQUIREF(ga && gb, "%s", flab_errmsg());
@@ -152,9 +168,7 @@ static void test_cuda_lora_checkpointing(void) {
            lora_cuda_activation_bytes(gb), lora_cuda_activation_bytes(ga));
     lora_cuda_free(ga); lora_cuda_free(gb);
     lora_model_free(a); lora_model_free(b);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    CHECK(scratch_remove(dir) == 0);
 }
 
 /* bf16 checkpoint: the device stores the matrices in bf16 and expands them
@@ -162,22 +176,17 @@ static void test_cuda_lora_checkpointing(void) {
  * storage; vs the CPU the same tolerances as test_cuda_lora_matches_cpu since the GEMMs read the same float32 values.  The device's byte counts
  * equal cuda_lora_estimate's for this geometry and step shape. */
 static void test_cuda_lora_bf16_storage(void) {
-    char dir[] = "/tmp/flab-cuda-lora-XXXXXX";
-    XfShape s = {1, 0, 1, 1, 32, 2, 4, 2, 0, 48, 64, FLAB_BF16, 13};
-    REQUIREF(mkdtemp(dir) && !xf_write_random_model(dir, &s), "%s", flab_errmsg());
-    LoraModel *cpu = lora_of(dir, 1), *gm = lora_of(dir, 1);
-    REQUIREF(cpu && gm, "%s", flab_errmsg());
-    LoraCuda *g = lora_cuda_create(gm);
-    REQUIREF(g, "%s", flab_errmsg());
+    XfShape s = SHAPE;
+    s.dtype = FLAB_BF16;
+    s.seed = 13;
+    Pair pr;
+    REQUIREF(!pair_open(&pr, &s, &ALL, 1), "%s", flab_errmsg());
+    LoraModel *gm = pr.gm;
+    LoraCuda *g = pr.g;
     int lens[] = {17};
     LoraBatch b = {1, IDS, lens, SCORE};
-    double lc, lg;
-    lora_zero_grad(cpu);
-    step_both(cpu, g, gm, &b, 0, &lc, &lg);
-    CHECKF(fabs(lc - lg) <= 1e-5 * fabs(lc), "loss cpu %.9g cuda %.9g", lc, lg);
-    REQUIREF(!lora_cuda_download(g, gm), "%s", flab_errmsg());
-    double e = worst_slot(gm, cpu, 1);
-    CHECKF(e <= 1e-4, "grads: worst rel L2 %.3g", e);
+    double lc, lg, e;
+    REQUIREF(!first_step_matches(&pr, &b, &lc, &lg, &e), "%s", flab_errmsg());
     unsigned biased = 0;
     for (int i = 0; i < LORA_NMOD; i++) biased |= (lora_linear(gm, 0, i)->b != NULL) << i;
     CudaLoraPlan p = {2, 32, 48, 4, 2, 8, 64, 3, 0x7f, biased, 0, 1, 1, 0, 17, 17};
@@ -190,7 +199,7 @@ static void test_cuda_lora_bf16_storage(void) {
            got.weights, got.scratch, got.adapters, got.activations, est.weights, est.scratch,
            est.adapters, est.activations);
     CHECK(got.scratch > 0);
-    LoraModel *fm = lora_of(dir, 1);                 /* float32 storage: bit-identical */
+    LoraModel *fm = lora_of(pr.dir, &ALL, 1);                 /* float32 storage: bit-identical */
     LoraCuda *gf = fm ? lora_cuda_create_storage(fm, 1) : NULL;
     REQUIREF(gf, "%s", flab_errmsg());
     double lf;
@@ -205,95 +214,47 @@ static void test_cuda_lora_bf16_storage(void) {
     lora_model_free(fm);
     printf("# bf16 storage: loss %.9g / %.9g, grads rel L2 %.3g, device bytes %zu\n", lc, lg, e,
            cuda_lora_memory_total(&got));
-    lora_cuda_free(g);
-    lora_model_free(cpu);
-    lora_model_free(gm);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    pair_close(&pr);
 }
 
 static void test_cuda_lora_golden(void) {
-    XfGolden gd;
-    REQUIREF(!xf_golden_load(&gd), "%s", flab_errmsg());
-    const cJSON *lj = cJSON_GetObjectItem(gd.json, "lora");
-    int n;
-    int32_t *ids = xf_ids(cJSON_GetObjectItem(lj, "ids"), &n);
-    double gold = cJSON_GetObjectItem(lj, "loss")->valuedouble;
-    LoraConfig lc = {4, 8.0, 0.0, (1u << LORA_NMOD) - 1};
-    LoraModel *m = NULL;
-    SafeTensors *gs = NULL;
+    XfLoraGolden gl;
     LoraCuda *g = NULL;
-    if (lora_model_create(XF_FIXTURE, &lc, 1, &m) ||
-        lora_adapter_load(m, XF_FIXTURE "/lora_adapter_model.safetensors",
-                          XF_FIXTURE "/lora_adapter_config.json") ||
-        st_open_file(XF_FIXTURE "/lora_grads.safetensors", &gs) || !(g = lora_cuda_create(m))) {
+    if (xf_lora_golden_open(&gl) || !(g = lora_cuda_create(gl.m))) {
         CHECKF(0, "%s", flab_errmsg());
         goto out;
     }
-    LoraBatch b = {1, ids, &n, NULL};
-    double sum;
+    LoraBatch b = {1, gl.ids, &gl.n, NULL};
+    double sum, worst;
     long cnt;
-    REQUIREF(!lora_cuda_step(g, m, &b, 0, &sum, &cnt) && !lora_cuda_download(g, m), "%s",
+    REQUIREF(!lora_cuda_step(g, gl.m, &b, 0, &sum, &cnt) && !lora_cuda_download(g, gl.m), "%s",
              flab_errmsg());
-    double loss = sum / cnt, worst = 0;
-    CHECKF(fabs(loss - gold) <= 1e-5 * gold, "loss %.9f vs golden %.9f", loss, gold);
-    int checked = 0;
-    for (int l = 0; l < m->ck.cfg.num_hidden_layers; l++)
-        for (int i = 0; i < LORA_NMOD; i++)
-            for (int ab = 0; ab < 2; ab++) {
-                LoraLinear *li = lora_linear(m, l, i);
-                char name[200];
-                snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.lora_%c.weight", l,
-                         lora_module_paths[i], ab ? 'B' : 'A');
-                const StTensor *t = st_find(gs, name);
-                CHECKF(t, "%s missing", name);
-                if (!t) continue;
-                double e = rel_l2(ab ? li->gB : li->gA, t->data, t->nbytes / 4);
-                worst = fmax(worst, e);
-                CHECKF(e <= 1e-3, "%s: rel L2 %.3g", name, e);
-                checked++;
-            }
-    CHECK(checked == 112);
+    double loss = sum / cnt;
+    int checked = xf_lora_check_golden(&gl, loss, &worst);
     printf("# cuda lora golden: loss %.10f (golden %.10f), worst grad rel L2 %.3g over %d\n",
-           loss, gold, worst, checked);
+           loss, gl.gold, worst, checked);
 out:
     lora_cuda_free(g);
-    st_close(gs);
-    lora_model_free(m);
-    free(ids);
-    xf_golden_free(&gd);
+    xf_lora_golden_close(&gl);
 }
 
 /* Dropout 0.2 on a subset of modules, checkpointing off and on, two
  * accumulated micro-batches with the generator seeded once (as the
  * trainer): the device drops the CPU's elements, so the same tolerances. */
 static void dropout_case(int ckpt) {
-    char dir[] = "/tmp/flab-cuda-lora-XXXXXX";
-    REQUIREF(!random_model(dir), "%s", flab_errmsg());
     LoraConfig lc = {3, 6.0, 0.2, (1u << LORA_Q) | (1u << LORA_O) | (1u << LORA_UP) | (1u << LORA_DOWN)};
-    LoraModel *cpu, *gm;
-    REQUIREF(!lora_model_create(dir, &lc, 5, &cpu) && !lora_model_create(dir, &lc, 5, &gm), "%s",
-             flab_errmsg());
-    uint64_t rs = 77;
-    for (int l = 0; l < 2; l++)
-        for (int i = 0; i < LORA_NMOD; i++) {
-            LoraLinear *a = lora_linear(cpu, l, i), *b = lora_linear(gm, l, i);
-            if (!a->A) continue;
-            for (int k = 0; k < a->out * 3; k++) a->B[k] = b->B[k] = 0.3f * xf_rand(&rs);
-        }
-    lora_set_checkpointing(cpu, ckpt);
-    lora_set_checkpointing(gm, ckpt);
-    LoraCuda *g = lora_cuda_create(gm);
-    REQUIREF(g, "%s", flab_errmsg());
+    Pair p;
+    REQUIREF(!pair_open(&p, &SHAPE, &lc, ckpt), "%s", flab_errmsg());
+    LoraModel *cpu = p.cpu, *gm = p.gm;
+    LoraCuda *g = p.g;
     int lens[] = {6, 7}, lens2[] = {4, 9, 4};
     LoraBatch b1 = {2, IDS, lens, SCORE}, b2 = {3, IDS, lens2, NULL};
     double lc1, lg1, lc2, lg2;
     lora_zero_grad(cpu);
     lora_set_dropout_seed(cpu, 123);
     lora_set_dropout_seed(gm, 123);
-    step_both(cpu, g, gm, &b1, 30, &lc1, &lg1);
-    step_both(cpu, g, gm, &b2, 30, &lc2, &lg2);
+    step_both(&p, &b1, 30, &lc1, &lg1);
+    step_both(&p, &b2, 30, &lc2, &lg2);
     REQUIREF(!lora_cuda_download(g, gm), "%s", flab_errmsg());
     double e = worst_slot(gm, cpu, 1);
     CHECKF(fabs(lc1 - lg1) <= 1e-5 * fabs(lc1) && fabs(lc2 - lg2) <= 1e-5 * fabs(lc2),
@@ -302,12 +263,7 @@ static void dropout_case(int ckpt) {
     CHECK(cpu->rng == gm->rng);                 /* the generator ends in the same state */
     printf("# dropout 0.2, checkpointing %d: loss %.9g / %.9g, grads rel L2 %.3g\n", ckpt, lc2,
            lg2, e);
-    lora_cuda_free(g);
-    lora_model_free(cpu);
-    lora_model_free(gm);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    pair_close(&p);
 }
 
 static void test_cuda_lora_dropout_matches_cpu(void) { dropout_case(0); dropout_case(1); }

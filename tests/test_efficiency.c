@@ -3,6 +3,7 @@
  * checkpoint stats, energy meters (RAPL on a fake powercap tree, including
  * counter wrap-around; the estimate; NVML absent falls back), CO2. */
 #include "eval/efficiency.h"
+#include "tests/scratch_testlib.h"
 #include "tests/testlib.h"
 #include "util/error.h"
 #include <math.h>
@@ -150,8 +151,6 @@ int main(void) {
     RUN(test_rapl_counts_packages_and_wraps);
     RUN(test_estimate_when_nothing_readable);
     RUN(test_co2_and_rss);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
+    if (scratch_remove(g_tmp)) fprintf(stderr, "could not remove %s\n", g_tmp);
     return TEST_SUMMARY();
 }

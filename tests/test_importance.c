@@ -61,6 +61,26 @@ static void scale_neuron(LoraModel *m, int l, int j, double f) {
     for (int o = 0; o < d->out; o++) w[(size_t)o * d->in + j] = (float)(w[(size_t)o * d->in + j] * f);
 }
 
+static void scale_at(LoraModel *m, int l, int neuron, double f) {
+    if (neuron < 0) scale_layer(m, l, f);
+    else scale_neuron(m, l, neuron, f);
+}
+
+/* (L(1 + e) - L(1 - e)) / 2e in the scale of layer l (neuron < 0: every
+ * parameter of it) or of its FFN neuron; the scale goes back to 1 after.
+ * -1 when a loss evaluation fails. */
+static int central_diff(LoraModel *m, const ImpSamples *sm, int max_rows, int l, int neuron,
+                        double e, double *fd) {
+    double lp, lm;
+    scale_at(m, l, neuron, 1 + e);
+    if (imp_loss(m, NULL, sm, max_rows, &lp)) return -1;
+    scale_at(m, l, neuron, (1 - e) / (1 + e));
+    if (imp_loss(m, NULL, sm, max_rows, &lm)) return -1;
+    scale_at(m, l, neuron, 1 / (1 - e));
+    *fd = (lp - lm) / (2 * e);
+    return 0;
+}
+
 static int close_enough(double a, double fd) {
     return fabs(a - fd) <= 2e-2 * fabs(fd) + 2e-4;
 }
@@ -70,16 +90,12 @@ static void test_taylor_vs_finite_differences(void) {
     REQUIREF(!imp_model_open(FIX, &m), "%s", flab_errmsg());
     ImpSamples sm = samples();
     ImpProbe p;
-    double loss, lp, lm, e = 1e-2, worst = 0;
+    double loss, fd, e = 1e-2, worst = 0;
     REQUIREF(!imp_compute(m, NULL, &sm, 1 << 20, &p, &loss), "%s", flab_errmsg());
     CHECK(loss > 1 && loss < 20);
     for (int l = 0; l < p.n_layers; l++) {
-        scale_layer(m, l, 1 + e);
-        REQUIRE(!imp_loss(m, NULL, &sm, 1 << 20, &lp));
-        scale_layer(m, l, (1 - e) / (1 + e));
-        REQUIRE(!imp_loss(m, NULL, &sm, 1 << 20, &lm));
-        scale_layer(m, l, 1 / (1 - e));
-        double fd = (lp - lm) / (2 * e), err = fabs(p.layer_dot[l] - fd) / (fabs(fd) + 1e-12);
+        REQUIRE(!central_diff(m, &sm, 1 << 20, l, -1, e, &fd));
+        double err = fabs(p.layer_dot[l] - fd) / (fabs(fd) + 1e-12);
         if (err > worst) worst = err;
         CHECKF(close_enough(p.layer_dot[l], fd), "layer %d: taylor %.6g fd %.6g", l,
                p.layer_dot[l], fd);
@@ -94,7 +110,7 @@ static void test_mask_gradient_vs_finite_differences(void) {
     REQUIREF(!imp_model_open(FIX, &m), "%s", flab_errmsg());
     ImpSamples sm = samples();
     ImpProbe p;
-    double loss, lp, lm, e = 5e-2, worst = 0;
+    double loss, fd, e = 5e-2, worst = 0;
     REQUIREF(!imp_compute(m, NULL, &sm, 30, &p, &loss), "%s", flab_errmsg());
     int I = p.inter, layers[3] = {0, 3, 7};
     for (int li = 0; li < 3; li++) {
@@ -106,12 +122,8 @@ static void test_mask_gradient_vs_finite_differences(void) {
                     best = j;
             double g = p.mask_grad[(size_t)l * I + best];
             p.mask_grad[(size_t)l * I + best] = 0;
-            scale_neuron(m, l, best, 1 + e);
-            REQUIRE(!imp_loss(m, NULL, &sm, 30, &lp));
-            scale_neuron(m, l, best, (1 - e) / (1 + e));
-            REQUIRE(!imp_loss(m, NULL, &sm, 30, &lm));
-            scale_neuron(m, l, best, 1 / (1 - e));
-            double fd = (lp - lm) / (2 * e), err = fabs(g - fd) / (fabs(fd) + 1e-12);
+            REQUIRE(!central_diff(m, &sm, 30, l, best, e, &fd));
+            double err = fabs(g - fd) / (fabs(fd) + 1e-12);
             if (err > worst) worst = err;
             CHECKF(close_enough(g, fd), "layer %d neuron %d: grad %.6g fd %.6g", l, best, g, fd);
             CHECK(p.fisher[(size_t)l * I + best] > 0);

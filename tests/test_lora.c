@@ -13,75 +13,28 @@
  *    module, adapter of another shape, missing tensor, bad data lines. */
 #include "model/lora_internal.h"
 #include "testlib.h"
-#include "xf_randmodel.h"
-#include "xf_testutil.h"
+#include "xf_lora_model.h"
 #include "rules/lora_data.h"
 #include <math.h>
 
-static LoraModel *fixture_model(void) {
-    LoraConfig lc = {4, 8.0, 0.0, (1u << LORA_NMOD) - 1};
-    LoraModel *m;
-    if (lora_model_create(XF_FIXTURE, &lc, 1, &m)) return NULL;
-    if (lora_adapter_load(m, XF_FIXTURE "/lora_adapter_model.safetensors",
-                          XF_FIXTURE "/lora_adapter_config.json")) {
-        lora_model_free(m);
-        return NULL;
-    }
-    return m;
-}
-
-static double rel_l2(const float *a, const float *b, size_t n) {
-    double d = 0, g = 0;
-    for (size_t i = 0; i < n; i++) { d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]); g += (double)b[i] * b[i]; }
-    return sqrt(d) / (sqrt(g) + 1e-30);
-}
-
 static void test_golden_loss_and_grads(void) {
-    XfGolden g;
-    REQUIREF(!xf_golden_load(&g), "%s", flab_errmsg());
-    const cJSON *lj = cJSON_GetObjectItem(g.json, "lora");
-    int n;
-    int32_t *ids = xf_ids(cJSON_GetObjectItem(lj, "ids"), &n);
-    double gold = cJSON_GetObjectItem(lj, "loss")->valuedouble;
-    LoraModel *m = fixture_model();
-    SafeTensors *gs = NULL;
-    if (!m || st_open_file(XF_FIXTURE "/lora_grads.safetensors", &gs)) {
+    XfLoraGolden gl;
+    if (xf_lora_golden_open(&gl)) {
         CHECKF(0, "%s", flab_errmsg());
         goto out;
     }
-    LoraBatch b = {1, ids, &n, NULL};
-    double sum;
+    LoraBatch b = {1, gl.ids, &gl.n, NULL};
+    double sum, worst;
     long cnt;
-    lora_zero_grad(m);
-    REQUIREF(!lora_step_fwd_bwd(m, &b, 0, 0, &sum, &cnt), "%s", flab_errmsg());
-    CHECK(cnt == n - 1);
-    double loss = sum / cnt, worst = 0;
-    CHECKF(fabs(loss - gold) <= 1e-5 * gold, "loss %.9f vs golden %.9f", loss, gold);
-    int checked = 0;
-    for (int l = 0; l < m->ck.cfg.num_hidden_layers; l++)
-        for (int i = 0; i < LORA_NMOD; i++)
-            for (int ab = 0; ab < 2; ab++) {
-                LoraLinear *li = lora_linear(m, l, i);
-                char name[200];
-                snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.lora_%c.weight", l,
-                         lora_module_paths[i], ab ? 'B' : 'A');
-                const StTensor *t = st_find(gs, name);
-                CHECKF(t, "%s missing", name);
-                if (!t) continue;
-                size_t cntel = t->nbytes / 4;
-                double e = rel_l2(ab ? li->gB : li->gA, t->data, cntel);
-                if (e > worst) worst = e;
-                CHECKF(e <= 1e-3, "%s: rel L2 %.3g", name, e);
-                checked++;
-            }
-    CHECK(checked == 112);
+    lora_zero_grad(gl.m);
+    REQUIREF(!lora_step_fwd_bwd(gl.m, &b, 0, 0, &sum, &cnt), "%s", flab_errmsg());
+    CHECK(cnt == gl.n - 1);
+    double loss = sum / cnt;
+    int checked = xf_lora_check_golden(&gl, loss, &worst);
     printf("# lora golden: loss %.10f (golden %.10f, rel %.2g), worst grad rel L2 %.3g over %d\n",
-           loss, gold, fabs(loss - gold) / gold, worst, checked);
+           loss, gl.gold, fabs(loss - gl.gold) / gl.gold, worst, checked);
 out:
-    st_close(gs);
-    lora_model_free(m);
-    free(ids);
-    xf_golden_free(&g);
+    xf_lora_golden_close(&gl);
 }
 
 /* Copies every adapter gradient (A then B, layer by layer) into one array. */
@@ -174,12 +127,7 @@ static void fd_check(int gqa, unsigned mask) {
     LoraConfig lc = {3, 6.0, 0.0, mask};
     LoraModel *m;
     REQUIREF(!lora_model_create(dir, &lc, 3, &m), "%s", flab_errmsg());
-    uint64_t rs = 99;
-    for (int l = 0; l < 2; l++)          /* non-zero B so A gets gradients too */
-        for (int i = 0; i < LORA_NMOD; i++) {
-            LoraLinear *li = lora_linear(m, l, i);
-            if (li->A) for (int k = 0; k < li->out * 3; k++) li->B[k] = 0.3f * xf_rand(&rs);
-        }
+    xf_lora_random_B(m, 99);             /* non-zero B so A gets gradients too */
     int32_t ids[] = {1, 5, 9, 3, 22, 7, 31, 2, 4, 8, 15, 16, 23};
     int lens[] = {6, 7};
     uint8_t score[13] = {0, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 0};
@@ -227,9 +175,7 @@ static void fd_check(int gqa, unsigned mask) {
         }
     printf("# finite differences (gqa %d): %d entries, worst rel err %.3g\n", gqa, tested, worst);
     lora_model_free(m);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    CHECK(scratch_remove(dir) == 0);
 }
 
 static void test_finite_differences_all_modules(void) { fd_check(1, (1u << LORA_NMOD) - 1); }
@@ -250,14 +196,12 @@ static char *tmpdir(void) {
 }
 
 static void rmtree(char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) fprintf(stderr, "rm failed\n");
+    if (scratch_remove(dir)) fprintf(stderr, "rm failed\n");
     free(dir);
 }
 
 static void test_weight_decay_and_state(void) {
-    LoraModel *m = fixture_model();
+    LoraModel *m = xf_lora_fixture();
     REQUIREF(m, "%s", flab_errmsg());
     char *dir = tmpdir(), path[300];
     LoraLinear *li = lora_linear(m, 3, LORA_UP);
@@ -294,7 +238,7 @@ static void test_weight_decay_and_state(void) {
 }
 
 static void test_adapter_roundtrip_and_merge(void) {
-    LoraModel *m = fixture_model();
+    LoraModel *m = xf_lora_fixture();
     REQUIREF(m, "%s", flab_errmsg());
     char *dir = tmpdir(), ad[300], mg[300], w[340], c[340];
     snprintf(ad, sizeof ad, "%s/ad", dir);

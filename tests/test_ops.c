@@ -9,6 +9,7 @@
  * path (rows <= 16, 4-row kernel + 1-row remainder) and the sgemm path, for bf16, f16 and f32 weights, with
  * and without bias and accumulate. */
 #include "tests/testlib.h"
+#include "tests/xf_randmodel.h"
 #include "tests/xf_testutil.h"
 #include "kernels/ops.h"
 #include "kernels/ref_ops.h"
@@ -16,16 +17,7 @@
 static FlabBackend *BE;
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
-static float frand(void) {     /* uniform in [-1, 1) */
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
-
-static float *rand_array(size_t n, float scale) {
-    float *a = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) a[i] = frand() * scale;
-    return a;
-}
+static float *rand_array(size_t n, float scale) { return xf_rand_array(&rng, n, scale); }
 
 static FlabBuf *to_buf(const float *a, size_t n) {
     FlabBuf *b = BE->alloc(BE, n);

@@ -68,26 +68,26 @@ static int check_weight(const XfQuant *q, const char *label) {
     return ok;
 }
 
-static void test_awq_int4(void) {
-    int shapes[4][3] = {{64, 128, 128}, {24, 96, 32}, {136, 192, 64}, {200, 256, 128}};
-    for (int i = 0; i < 4; i++) {
-        XfQuant q = xf_quant_awq(shapes[i][0], shapes[i][1], 4, shapes[i][2], rand01);
+/* AWQ weights of `bits` bits, one per {out, in, group} of shapes[0..n). */
+static void check_awq(int bits, const int (*shapes)[3], int n) {
+    for (int i = 0; i < n; i++) {
+        XfQuant q = xf_quant_awq(shapes[i][0], shapes[i][1], bits, shapes[i][2], rand01);
         char label[64];
-        snprintf(label, sizeof label, "int4 [%d, %d] g%d", shapes[i][0], shapes[i][1], shapes[i][2]);
+        snprintf(label, sizeof label, "int%d [%d, %d] g%d", bits, shapes[i][0], shapes[i][1],
+                 shapes[i][2]);
         CHECKF(check_weight(&q, label), "%s", label);
         xf_quant_free(&q);
     }
 }
 
+static void test_awq_int4(void) {
+    static const int shapes[4][3] = {{64, 128, 128}, {24, 96, 32}, {136, 192, 64}, {200, 256, 128}};
+    check_awq(4, shapes, 4);
+}
+
 static void test_awq_int8(void) {
-    int shapes[3][3] = {{20, 64, 32}, {72, 128, 64}, {132, 256, 128}};
-    for (int i = 0; i < 3; i++) {
-        XfQuant q = xf_quant_awq(shapes[i][0], shapes[i][1], 8, shapes[i][2], rand01);
-        char label[64];
-        snprintf(label, sizeof label, "int8 [%d, %d] g%d", shapes[i][0], shapes[i][1], shapes[i][2]);
-        CHECKF(check_weight(&q, label), "%s", label);
-        xf_quant_free(&q);
-    }
+    static const int shapes[3][3] = {{20, 64, 32}, {72, 128, 64}, {132, 256, 128}};
+    check_awq(8, shapes, 3);
 }
 
 static void test_fp8(void) {

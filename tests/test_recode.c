@@ -19,6 +19,7 @@
 #include "eval/recode_metrics.h"
 #include "eval/unique.h"
 #include "rules/robustness.h"
+#include "tests/scratch_testlib.h"
 #include "tests/testlib.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -209,9 +210,7 @@ static void test_bad_data(void) {
            "%s", flab_errmsg());
     recode_data_close(&d);
     CHECK(flab_path_exists(dir));   /* a directory given as data is never removed */
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
+    CHECK(scratch_remove(dir) == 0);
 }
 
 int main(void) {

@@ -3,6 +3,8 @@
  * safetensors): flab must read it and write it back byte for byte. */
 #include "model/dtype_convert.h"
 #include "model/safetensors.h"
+#include "tests/model_testlib.h"
+#include "tests/scratch_testlib.h"
 #include "tests/testlib.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -15,13 +17,7 @@
 
 static char tmpdir[64];
 
-static char *tpath(const char *name) {
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
+static char *tpath(const char *name) { return mt_path(tmpdir, name); }
 
 /* Writes a file: u64 header length (hlen, or strlen(header) when UINT64_MAX),
  * the header, then `data` zero bytes. */
@@ -47,17 +43,6 @@ static int same_tensors(const SafeTensors *a, const SafeTensors *b) {
             return 0;
     }
     return 1;
-}
-
-static int files_equal(const char *p, const char *q) {
-    char *a, *b;
-    size_t na, nb;
-    if (flab_read_file(p, &a, &na) < 0) return 0;
-    if (flab_read_file(q, &b, &nb) < 0) { free(a); return 0; }
-    int eq = na == nb && !memcmp(a, b, na);
-    free(a);
-    free(b);
-    return eq;
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -315,7 +300,7 @@ static void test_write_fixture_identical(void) {
     char dir[200];
     snprintf(dir, sizeof dir, "%s/single", tmpdir);
     REQUIREF(st_write_dir(dir, w, st_count(st), 0) == 0, "%s", flab_errmsg());
-    CHECK(files_equal(FIX "/model.safetensors", tpath("single/model.safetensors")));
+    CHECK(mt_files_equal(FIX "/model.safetensors", tpath("single/model.safetensors")));
     CHECK(!flab_path_exists(tpath("single/model.safetensors.index.json")));
     REQUIREF(st_open(dir, &back) == 0, "%s", flab_errmsg());
     CHECK(same_tensors(st, back));
@@ -347,7 +332,7 @@ static void test_write_sharded(void) {
     REQUIREF(st_write_dir(dir, w, st_count(st), 0) == 0, "%s", flab_errmsg());
     CHECK(!flab_path_exists(tpath("sharded/model.safetensors.index.json")));
     CHECK(!flab_path_exists(tpath("sharded/model-00001-of-00009.safetensors")));
-    CHECK(files_equal(FIX "/model.safetensors", tpath("sharded/model.safetensors")));
+    CHECK(mt_files_equal(FIX "/model.safetensors", tpath("sharded/model.safetensors")));
     free(w);
     st_close(st);
 }
@@ -377,7 +362,7 @@ static void test_write_in_place(void) {
     REQUIREF(st_open(dir, &st) == 0, "%s", flab_errmsg());
     w = views(st);
     REQUIREF(st_write_dir(dir, w, st_count(st), 0) == 0, "%s", flab_errmsg());
-    CHECK(files_equal(FIX "/model.safetensors", tpath("inplace/model.safetensors")));
+    CHECK(mt_files_equal(FIX "/model.safetensors", tpath("inplace/model.safetensors")));
     CHECK(!flab_path_exists(tpath("inplace/model.safetensors.index.json")));
     CHECK(same_tensors(st, ref));
     free(w);
@@ -523,8 +508,7 @@ static void test_parse_size(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/flab-st-XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (scratch_make(tmpdir, sizeof tmpdir, "/tmp/flab-st-XXXXXX")) return 1;
     RUN(test_open_fixture);
     RUN(test_open_forms);
     RUN(test_scalar_and_empty);
@@ -541,8 +525,6 @@ int main(void) {
     RUN(test_write_escaped_names);
     RUN(test_dtype_convert);
     RUN(test_parse_size);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) return 1;
+    if (scratch_remove(tmpdir)) return 1;
     return TEST_SUMMARY();
 }

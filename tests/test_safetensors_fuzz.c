@@ -7,6 +7,7 @@
  * for open-ended runs (docs/MODEL_IO.md). */
 #include "model/config.h"
 #include "model/safetensors.h"
+#include "tests/scratch_testlib.h"
 #include "tests/testlib.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -285,13 +286,10 @@ static void test_fuzz_config(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/flab-fuzz-XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (scratch_make(tmpdir, sizeof tmpdir, "/tmp/flab-fuzz-XXXXXX")) return 1;
     RUN(test_fuzz_safetensors_header);
     RUN(test_fuzz_index);
     RUN(test_fuzz_config);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) return 1;
+    if (scratch_remove(tmpdir)) return 1;
     return TEST_SUMMARY();
 }

@@ -5,6 +5,7 @@
 #include "eval/csv.h"
 #include "eval/score.h"
 #include "eval/tasks.h"
+#include "tests/scratch_testlib.h"
 #include "tests/testlib.h"
 #include "util/error.h"
 #include <stdio.h>
@@ -255,8 +256,6 @@ int main(void) {
     RUN(test_real_benchmarks_load);
     RUN(test_canonical_passes_and_wrong_fails);
     RUN(test_output_scoring);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
+    if (scratch_remove(g_tmp)) fprintf(stderr, "could not remove %s\n", g_tmp);
     return TEST_SUMMARY();
 }

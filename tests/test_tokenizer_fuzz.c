@@ -211,23 +211,22 @@ static void fuzz_loader(const char *base, int iters, int *loaded) {
     }
 }
 
-static void test_fuzz_loader_sp(void) {
-    flab_tokenizer *t = flab_tok_load_json(SP_JSON, strlen(SP_JSON), NULL, "sp.json");
+/* The unmutated base must load; of `rounds` mutations of it, more than
+ * min_loaded must load too, so that loaded tokenizers get exercised. */
+static void fuzz_loader_base(const char *base, const char *name, int rounds, int min_loaded) {
+    flab_tokenizer *t = flab_tok_load_json(base, strlen(base), NULL, name);
     REQUIREF(t, "base does not load: %s", flab_errmsg());
     flab_tok_free(t);
     int loaded = 0;
-    fuzz_loader(SP_JSON, 3000, &loaded);
-    CHECK(loaded > 100);
+    fuzz_loader(base, rounds, &loaded);
+    CHECKF(loaded > min_loaded, "%s: %d of %d mutations loaded", name, loaded, rounds);
 }
+
+static void test_fuzz_loader_sp(void) { fuzz_loader_base(SP_JSON, "sp.json", 3000, 100); }
 
 static void test_fuzz_loader_byte_level(void) {
     char *base = byte_level_json();
-    flab_tokenizer *t = flab_tok_load_json(base, strlen(base), NULL, "bl.json");
-    REQUIREF(t, "base does not load: %s", flab_errmsg());
-    flab_tok_free(t);
-    int loaded = 0;
-    fuzz_loader(base, 600, &loaded);
-    CHECK(loaded > 20);
+    fuzz_loader_base(base, "bl.json", 600, 20);
     free(base);
 }
 

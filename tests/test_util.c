@@ -1,4 +1,5 @@
 /* tests/test_util.c: util/ error messages and file helpers. */
+#include "scratch_testlib.h"
 #include "testlib.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -25,9 +26,7 @@ static void test_atomic_write_and_read(void) {
     free(data);
     CHECK(flab_read_file("/nonexistent/flab", &data, &len) == -1);
     CHECK(strstr(flab_errmsg(), "/nonexistent/flab") != NULL);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    CHECK(scratch_remove(dir) == 0);
 }
 
 int main(void) {

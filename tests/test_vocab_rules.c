@@ -72,22 +72,23 @@ static int write_str(const char *path, const char *s) {
     return flab_write_file_atomic(path, s, strlen(s));
 }
 
-static int collect(const char *model, const char *corpus, const char *out) {
+/* Runs rule r into out with `model` and one more parameter name = value. */
+static int run_on_model(const Rule *r, const char *model, const char *name, const char *value,
+                        const char *out) {
     Harness h;
     flab_mkdir_p(out, 0755);
-    init(&h, &rule_collect_tokens, out);
+    init(&h, r, out);
     set(&h, "model", model);
-    set(&h, "corpus", corpus);
+    set(&h, name, value);
     return run(&h);
 }
 
+static int collect(const char *model, const char *corpus, const char *out) {
+    return run_on_model(&rule_collect_tokens, model, "corpus", corpus, out);
+}
+
 static int prune(const char *model, const char *tokens, const char *out) {
-    Harness h;
-    flab_mkdir_p(out, 0755);
-    init(&h, &rule_prune_vocab, out);
-    set(&h, "model", model);
-    set(&h, "tokens", tokens);
-    return run(&h);
+    return run_on_model(&rule_prune_vocab, model, "tokens", tokens, out);
 }
 
 static void test_collect_and_prune(void) {

@@ -26,6 +26,13 @@ static inline float xf_rand(uint64_t *s) {          /* uniform in [-1, 1) */
     return (float)((*s >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
 }
 
+/* n values scale * xf_rand(s), malloc'd. */
+static inline float *xf_rand_array(uint64_t *s, size_t n, float scale) {
+    float *a = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) a[i] = xf_rand(s) * scale;
+    return a;
+}
+
 static inline int xf_specs(const XfShape *m, XfSpec *out) {
     int n = 0, hd = m->head_dim ? m->head_dim : m->hidden / m->heads;
     int64_t H = m->hidden, q = (int64_t)m->heads * hd, kv = (int64_t)m->kv_heads * hd;

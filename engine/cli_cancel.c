@@ -11,10 +11,10 @@
 int cmd_cancel(int argc, char **argv) {
     ProjectArgs pa;
     Project p;
-    /* no_cache 0: cancel has always opened the cache (cli_parse_args
-     * cleared the .no_cache = 1 it used to preset) */
-    if (project_open_noargs(argc, argv, "flab cancel [-f FLABFILE] [-D TARGET.PARAM=VALUE]...", NULL, 0,
-                            &pa, &p) < 0)
+    /* no_cache: cancel only reads the running builds' job records under
+     * the cache directory; it must not create a cache where none is. */
+    if (project_open_noargs(argc, argv, "flab cancel [-f FLABFILE] [-D TARGET.PARAM=VALUE]...",
+                            NULL, 1, &pa, &p) < 0)
         return EXIT_USAGE;
     int n = slurm_cancel_all(p.g->cache_dir);
     int rc = EXIT_OK;

@@ -23,7 +23,7 @@ static const char *cfg_dir(const char *name, const char *fmt, const char *extra,
     snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
     flab_mkdir_p(dir, 0755);
     char path[300], text[4096];
-    snprintf(text, sizeof text, fmt, extra);
+    snprintf(text, sizeof text, fmt ? fmt : "%s", extra);   /* never NULL: for gcc -O1 + ASan */
     if (fmt == QWEN && *extra) {
         /* Keys in extra replace the base's (no duplicate keys). */
         char base[2048], more[2048];

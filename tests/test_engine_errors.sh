@@ -67,4 +67,12 @@ out=$("$FLAB" explain 2>&1); rc=$?
 check explain_usage test "$rc" = 2
 out=$("$FLAB" build --bogus 2>&1); rc=$?
 check bad_option test "$rc" = 2
+
+# flab cancel with no build running reads the job records; it must not
+# create a cache where none is (it did, through a cleared no_cache flag).
+mkdir fresh && (cd fresh && printf '[a]\nrule = command\nrun = true\n' > flabfile.ini &&
+  "$FLAB" cancel > ../cancel.out 2>&1); rc=$?
+check cancel_no_jobs test "$rc" = 0
+check cancel_no_jobs_msg contains "$(cat cancel.out)" "cancelled 0 Slurm jobs"
+check cancel_creates_no_cache test ! -e fresh/.flab
 finish
